@@ -1,0 +1,150 @@
+"""The base config and its validation.
+
+Every stage owns the defaults and the checks of its own sub-config (`config.model` in
+mmscale/models/config.py, `config.data` in mmscale/data/config.py, `config.mesh` in
+mmscale/parallel.py, `config.train` here); this file assembles them, so a study file starts from
+`base_config()` and changes only what it studies. Validation runs before any work starts and turns
+the first bad value into a one-line `ConfigError` naming the key, the value and what is allowed.
+"""
+
+import math
+import numbers
+
+import ml_collections
+
+from mmscale.errors import ConfigError
+
+SCHEDULES = ("wsd", "constant", "cosine")
+COOLDOWN_SHAPES = ("inv_sqrt", "linear", "cosine")
+
+
+def train_defaults() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.tokens = 0  # Total training tokens (all non-pad positions); 0 means use `steps`.
+  c.steps = 100  # Overwritten from `tokens` by resolve() when tokens > 0.
+  c.lr = 3e-3
+  c.warmup_steps = 10
+  c.schedule = "wsd"  # warm-up -> constant -> cool-down (Hägele et al. 2024; Shukor et al. 2025).
+  c.cooldown_fraction = 0.2
+  c.cooldown_shape = "inv_sqrt"
+  c.b1 = 0.9
+  c.b2 = 0.95
+  c.eps = 1e-8
+  c.weight_decay = 1e-4
+  c.clip_norm = 1.0
+  c.eval_every = 0  # Steps between evals; 0 = use eval_points.
+  c.eval_points = 4  # Number of evals, spaced evenly in tokens (the last one at the final step).
+  c.eval_batches = 4  # Held-out batches per validation stream.
+  c.log_every = 10
+  c.checkpoint_every = 0  # Steps; 0 = only on preemption, at save_steps and at the end.
+  c.keep_checkpoints = 2
+  c.save_steps = ()  # Extra steps whose checkpoints are kept (trunk points for cool-down branches).
+  c.init_from = ""  # A trunk's workdir: a cool-down branch starts from its checkpoint...
+  c.init_step = 0  # ...at this step, and keeps the trunk's step count, schedule and data order.
+  c.dtype = "float32"  # Compute dtype of the model (params stay float32).
+  return c
+
+
+def base_config() -> ml_collections.ConfigDict:
+  # Imported here so that stages can import mmscale.config without import cycles.
+  from mmscale import parallel
+  from mmscale.data import config as data_config
+  from mmscale.models import config as model_config
+
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.model = model_config.defaults()
+  c.data = data_config.defaults()
+  c.train = train_defaults()
+  c.mesh = parallel.defaults()
+  c.run = ml_collections.ConfigDict({"name": "run", "tags": ml_collections.ConfigDict()})
+  return c
+
+
+def _positive_int(c, key, value):
+  if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
+    raise ConfigError(key, value, "must be a positive integer")
+
+
+def _nonneg_int(c, key, value):
+  if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+    raise ConfigError(key, value, "must be a non-negative integer")
+
+
+def _positive_float(c, key, value):
+  if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+    raise ConfigError(key, value, "must be a finite number > 0")
+
+
+def _unit_interval(c, key, value, closed_low=True):
+  ok = isinstance(value, numbers.Real) and 0 <= value < 1
+  if not ok:
+    raise ConfigError(key, value, "must be a number in [0, 1)")
+
+
+def _one_of(key, value, allowed):
+  if value not in allowed:
+    raise ConfigError(key, value, f"must be one of {', '.join(map(repr, allowed))}")
+
+
+def validate_train(config) -> None:
+  t = config.train
+  _nonneg_int(t, "train.tokens", int(t.tokens) if float(t.tokens).is_integer() else t.tokens)
+  if not t.tokens:
+    _positive_int(t, "train.steps", t.steps)
+  _positive_float(t, "train.lr", t.lr)
+  _nonneg_int(t, "train.warmup_steps", t.warmup_steps)
+  _one_of("train.schedule", t.schedule, SCHEDULES)
+  _one_of("train.cooldown_shape", t.cooldown_shape, COOLDOWN_SHAPES)
+  _unit_interval(t, "train.cooldown_fraction", t.cooldown_fraction)
+  for key in ("b1", "b2"):
+    _unit_interval(t, f"train.{key}", t[key])
+  _positive_float(t, "train.eps", t.eps)
+  if not (isinstance(t.weight_decay, numbers.Real) and t.weight_decay >= 0):
+    raise ConfigError("train.weight_decay", t.weight_decay, "must be a number >= 0")
+  _positive_float(t, "train.clip_norm", t.clip_norm)
+  _nonneg_int(t, "train.eval_every", t.eval_every)
+  _positive_int(t, "train.eval_points", t.eval_points)
+  _positive_int(t, "train.eval_batches", t.eval_batches)
+  _positive_int(t, "train.log_every", t.log_every)
+  _nonneg_int(t, "train.checkpoint_every", t.checkpoint_every)
+  _positive_int(t, "train.keep_checkpoints", t.keep_checkpoints)
+  for s in t.save_steps:
+    _positive_int(t, "train.save_steps", s)
+  _one_of("train.dtype", t.dtype, ("float32", "bfloat16"))
+  if t.init_from and not t.init_step:
+    raise ConfigError("train.init_step", t.init_step, "must be > 0 when train.init_from is set")
+
+
+def validate(config) -> None:
+  """Checks every value of a full config; raises ConfigError on the first bad one."""
+  from mmscale import parallel
+  from mmscale.data import config as data_config
+  from mmscale.models import config as model_config
+
+  if not isinstance(config.seed, numbers.Integral) or config.seed < 0:
+    raise ConfigError("seed", config.seed, "must be a non-negative integer")
+  data_config.validate(config)
+  model_config.validate(config)
+  validate_train(config)
+  parallel.validate(config)
+
+
+def tokens_per_step(config) -> int:
+  return int(config.data.batch_size) * int(config.data.seq_len)
+
+
+def resolve(config) -> ml_collections.ConfigDict:
+  """Validates, fills derived values and returns a locked copy (the run's resolved config)."""
+  validate(config)
+  c = ml_collections.ConfigDict(config.to_dict())
+  if c.train.tokens:
+    c.train.steps = max(1, math.ceil(float(c.train.tokens) / tokens_per_step(c)))
+  if c.train.warmup_steps >= c.train.steps:
+    raise ConfigError("train.warmup_steps", c.train.warmup_steps,
+                      f"must be smaller than train.steps ({c.train.steps})")
+  if c.train.init_step and c.train.init_step >= c.train.steps:
+    raise ConfigError("train.init_step", c.train.init_step,
+                      f"must be smaller than train.steps ({c.train.steps})")
+  c.lock()
+  return c

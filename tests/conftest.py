@@ -1,0 +1,8 @@
+"""Test set-up: 8 forced CPU devices so sharding and expert-parallel code runs for real."""
+
+import os
+
+# Must happen before JAX is imported anywhere.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
