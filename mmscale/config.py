@@ -148,3 +148,17 @@ def resolve(config) -> ml_collections.ConfigDict:
                       f"must be smaller than train.steps ({c.train.steps})")
   c.lock()
   return c
+
+
+def config_hash(config) -> str:
+  """Short hash of a resolved config: the same config always maps to the same run directory."""
+  import hashlib
+  import json
+
+  blob = json.dumps(config.to_dict(), sort_keys=True, default=str)
+  return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def run_id(config) -> str:
+  """Readable name plus the config hash, e.g. `ef-s2-c1e13-3f9a0c21d4`."""
+  return f"{config.run.name}-{config_hash(config)}"

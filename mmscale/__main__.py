@@ -1,0 +1,3 @@
+from mmscale.cli import main
+
+main()

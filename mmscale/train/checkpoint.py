@@ -1,0 +1,72 @@
+"""Orbax checkpoints of a run: params, optimizer state, step and the data-iterator state.
+
+Saves are asynchronous (the step loop only blocks while device arrays are copied to host), the last
+`keep` are kept plus any step listed in `save_steps` (the branch points of cool-down branches).
+The data-iterator state is small JSON per process; it is written beside Orbax's items, one file per
+process, so every host of a multi-host run restores its own stream position.
+If the latest checkpoint cannot be read (a crash during a non-atomic copy, a truncated file), that is
+reported and the one before it is used.
+"""
+
+import json
+import os
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+from etils import epath
+from orbax.checkpoint import checkpoint_managers as cm
+
+from mmscale.train.records import write_json_atomic
+
+
+class RunCheckpoints:
+  """The checkpoints of one run directory."""
+
+  def __init__(self, directory, keep: int = 2, save_steps=(), read_only: bool = False):
+    self.directory = epath.Path(directory)
+    policies = [cm.LatestN(keep)]
+    if save_steps:
+      policies.append(cm.CustomSteps(list(save_steps)))
+    options = ocp.CheckpointManagerOptions(
+        create=not read_only, read_only=read_only, enable_async_checkpointing=True,
+        preservation_policy=cm.AnyPreservationPolicy(policies))
+    self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def _data_path(self, step: int, process: int) -> str:
+    return os.fspath(self.directory / "data_state" / f"{step}.p{process}.json")
+
+  def save(self, step: int, state: dict, data_state: dict, meta: dict) -> None:
+    """Starts an async save of `state` (a pytree of arrays) with the iterator state and metadata."""
+    path = self._data_path(step, jax.process_index())
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_json_atomic(path, data_state)  # Before Orbax commits the step, so a committed step has it.
+    self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def restore(self, abstract_state, step: int | None = None):
+    """Restores (step, state, data_state, meta), newest readable first; None when there is none."""
+    candidates = [step] if step is not None else list(reversed(self.steps()))
+    for s in candidates:
+      try:
+        restored = self.manager.restore(s, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+        with open(self._data_path(s, jax.process_index()), encoding="utf-8") as f:
+          data_state = json.load(f)
+        return s, restored["state"], data_state, restored["meta"]
+      except Exception as e:  # Orbax raises many types for unreadable checkpoints.
+        if step is not None:
+          raise
+        logging.warning("checkpoint at step %d in %s is unreadable (%s: %s); trying the previous one",
+                        s, self.directory, type(e).__name__, str(e).splitlines()[0][:200])
+    return None
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()

@@ -1,0 +1,53 @@
+"""`mmscale train --config=experiments/tiny.py[:arg] --workdir=DIR [--config.a.b=value ...]`."""
+
+import sys
+
+from absl import flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FlagValues()
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Study/config file with get_config(arg), e.g. experiments/tiny.py or "
+    "experiments/nmm.py:fusion=late,size=t1; any leaf can be overridden as --config.train.lr=1e-3.",
+    flag_values=FLAGS, lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it holds a checkpoint).",
+                               flag_values=FLAGS)
+
+
+def parse(argv: list[str]) -> None:
+  """Parses argv into FLAGS; config_flags reads the --config.* overrides from sys.argv."""
+  saved = sys.argv
+  sys.argv = list(argv)
+  try:
+    FLAGS(argv)
+  finally:
+    sys.argv = saved
+
+
+def main(argv: list[str]) -> int:
+  from mmscale.errors import UserError
+
+  parse(argv)
+  if _CONFIG.value is None:
+    raise UserError("--config is required, e.g. --config=experiments/tiny.py")
+  if not _WORKDIR.value:
+    raise UserError("--workdir is required (the run directory)")
+  logging.set_verbosity(logging.INFO)
+  from mmscale import config as config_lib
+  from mmscale.train.workdir import check_workdir
+
+  config = config_lib.resolve(_CONFIG.value)  # Validate before any heavy import or work.
+  workdir = check_workdir(_WORKDIR.value)
+  from mmscale import parallel
+  from mmscale.train import loop
+
+  parallel.initialize_distributed_from_env()
+  summary = loop.train(config, workdir)
+  final = summary.get("final_val", {})
+  init = summary.get("initial_val", {})
+  for source in sorted(final):
+    print(f"{source:>16}: loss {init.get(source, {}).get('loss', float('nan')):.4f} -> "
+          f"{final[source]['loss']:.4f} nats/token ({final[source]['bpb']:.4f} bits/byte)")
+  print(f"status {summary['status']} after {summary['step']}/{summary['steps']} steps, "
+        f"{summary['tokens']:,} tokens, {summary['train_time']:.1f} s -> {workdir}")
+  return loop.PREEMPTED_EXIT_CODE if summary["status"] == "preempted" else 0

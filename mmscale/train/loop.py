@@ -1,0 +1,249 @@
+"""One training run: mesh → model → optimizer → data → train/eval loop → records.
+
+Everything a run leaves behind lives in its workdir: config.json (the resolved config),
+records.jsonl (train and eval records), summary.json (final values and status) and checkpoints/.
+A run that finds a checkpoint in its workdir resumes from it and produces the same records as one
+that never stopped: params, optimizer state and the data-iterator state all come back, and records
+written after the checkpoint are dropped before they are written again.
+"""
+
+import os
+import signal
+import time
+
+import jax
+import numpy as np
+from absl import logging
+from flax import nnx
+
+from mmscale import config as config_lib
+from mmscale import flops as flops_lib
+from mmscale import parallel
+from mmscale.data import pipeline
+from mmscale.data.modalities import MODALITIES
+from mmscale.train import records as rec
+from mmscale.train.checkpoint import RunCheckpoints
+from mmscale.train.optimizer import make_optimizer
+from mmscale.train.progress import Progress
+from mmscale.train.schedule import make_schedule
+from mmscale.train.step import make_steps
+from mmscale.train.workdir import prepare_workdir
+
+PREEMPTED_EXIT_CODE = 143  # What a scheduler sees from a run that saved and stopped on SIGTERM.
+
+
+class _Preemption:
+  """Turns SIGTERM/SIGUSR1 into a flag the loop checks after each step (save, then exit)."""
+
+  def __init__(self):
+    self.requested = False
+    self._old = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+      try:
+        self._old[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # Not the main thread: leave signals to the caller.
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    logging.warning("received signal %d: saving a checkpoint and stopping", signum)
+    self.requested = True
+
+  def __exit__(self, *exc):
+    for sig, old in self._old.items():
+      signal.signal(sig, old)
+
+
+def eval_steps(train_cfg) -> list[int]:
+  """Steps after which to evaluate: `eval_points` evenly spaced (or every `eval_every`), the last included."""
+  steps = int(train_cfg.steps)
+  if train_cfg.eval_every:
+    points = set(range(int(train_cfg.eval_every), steps + 1, int(train_cfg.eval_every)))
+  else:
+    n = int(train_cfg.eval_points)
+    points = {max(1, int(round(k * steps / n))) for k in range(1, n + 1)}
+  points.add(steps)
+  return sorted(p for p in points if p > int(train_cfg.init_step))
+
+
+def _summarise(sums: dict) -> dict:
+  """Per-source validation values from summed metrics: nats per target and bits per raw byte."""
+  out = {}
+  for m in MODALITIES:
+    n, nll, nbytes = float(sums.get(f"count_{m}", 0)), float(sums.get(f"nll_{m}", 0)), float(sums.get(f"bytes_{m}", 0))
+    if n > 0:
+      out[f"loss_{m}"] = nll / n
+      out[f"bpb_{m}"] = rec.bits_per_byte(nll, nbytes)
+      out[f"targets_{m}"] = int(n)
+  out["loss"] = out.get("loss_text", float("nan"))
+  out["bpb"] = out.get("bpb_text", float("nan"))
+  return out
+
+
+class Trainer:
+  """Holds the compiled steps, the state and the data of one run."""
+
+  def __init__(self, config, workdir):
+    self.config = config
+    self.workdir = workdir
+    self.run_id = config_lib.run_id(config)
+    self.mesh = parallel.make_mesh(config)
+    self.batch_sharding = parallel.batch_sharding(self.mesh)
+    pi, pc = jax.process_index(), jax.process_count()
+    self.data = pipeline.make_train_iterator(config, pi, pc)
+    self.eval_data = {s: pipeline.make_eval_batches(config, s, pi, pc) for s in pipeline.stream_names(config)}
+    from mmscale import models  # Heavy; imported with the mesh active below.
+
+    with jax.set_mesh(self.mesh):
+      sample = [b for batches in self.eval_data.values() for b in batches[:1]]
+      model = models.build_model(config, nnx.Rngs(config.seed), sample_batches=sample)
+      parallel.shard_model(model, self.mesh)
+      graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+      labels = models.param_groups(params) if config.model.fusion == "late" else None
+      self.tx = make_optimizer(config, labels)
+      self.params = params
+      self.opt_state = jax.jit(self.tx.init)(params)
+      train_step, eval_step = make_steps(graphdef, rest, self.tx, config)
+      self.train_step = jax.jit(train_step, donate_argnums=(0, 1))
+      self.eval_step = jax.jit(eval_step)
+    self.counts = flops_lib.param_counts(config)
+    self.schedule = make_schedule(config.train)
+
+  def device_batch(self, batch: dict) -> dict:
+    return {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v))
+            for k, v in batch.items()}
+
+  def evaluate(self) -> tuple[dict, dict]:
+    val, routing = {}, None
+    with jax.set_mesh(self.mesh):
+      for stream, batches in self.eval_data.items():
+        sums = {}
+        for b in batches:
+          m = self.eval_step(self.params, self.device_batch(b))
+          for k, v in m.items():
+            sums[k] = sums.get(k, 0) + np.asarray(v, dtype=np.float64)
+        val[stream] = _summarise(sums)
+        if "route_counts" in sums:
+          routing = (routing if routing is not None else 0) + sums["route_counts"]
+    return val, routing
+
+
+def _routing_record(counts) -> dict:
+  from mmscale.models.moe import specialization_score
+
+  counts = np.asarray(counts)
+  return {"counts": counts.tolist(), "modalities": list(MODALITIES),
+          "specialization": [float(specialization_score(c)) for c in counts]}
+
+
+def _read(path) -> list[dict]:
+  return rec.read_records(path) if os.path.exists(path) else []
+
+
+def train(config, workdir) -> dict:
+  """Trains (or resumes, or finishes) one run; returns its summary."""
+  config = config_lib.resolve(config)
+  workdir = prepare_workdir(config, workdir, primary=jax.process_index() == 0)
+  t = Trainer(config, workdir)
+  steps = int(config.train.steps)
+  ckpt = RunCheckpoints(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
+                        save_steps=config.train.save_steps)
+  records_path = os.path.join(workdir, "records.jsonl")
+  primary = jax.process_index() == 0
+
+  state = {"params": t.params, "opt_state": t.opt_state}
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+  meta = {"step": 0, "tokens": 0, "tokens_by_modality": {m: 0 for m in MODALITIES}, "train_time": 0.0}
+  restored = ckpt.restore(abstract)
+  if restored is None and config.train.init_from:
+    # A cool-down branch: start from the trunk's checkpoint at the branch point.
+    trunk = RunCheckpoints(os.path.join(os.fspath(config.train.init_from), "checkpoints"), read_only=True)
+    restored = trunk.restore(abstract, step=int(config.train.init_step))
+    trunk.close()
+  if restored is not None:
+    step, state, data_state, meta = restored
+    t.data.set_state(data_state)
+    logging.info("resuming %s from step %d", t.run_id, step)
+  else:
+    step = 0
+  if primary:
+    rec.keep_records_until(records_path, step)
+  params, opt_state = state["params"], state["opt_state"]
+
+  def fixed_fields() -> dict:
+    tokens = int(meta["tokens"])
+    flops, formula = flops_lib.training_flops(config, tokens, meta["tokens_by_modality"])
+    return {"run_id": t.run_id, "step": step, "tokens": tokens,
+            "tokens_by_modality": dict(meta["tokens_by_modality"]), "flops": flops,
+            "flops_formula": formula, **t.counts}
+
+  if step == 0 and not any(r.get("kind") == "init_eval" for r in _read(records_path)):
+    t.params = params
+    val, _ = t.evaluate()
+    if primary:
+      rec.append_record(records_path, {"kind": "init_eval", **fixed_fields(), "val": val})
+
+  evals = set(eval_steps(config.train))
+  saves = set(config.train.save_steps) | ({steps} if steps else set())
+  every = int(config.train.checkpoint_every)
+  status, last_loss = "running", float("nan")
+  progress = Progress(steps, step, enabled=primary)
+  started = time.time()
+  train_time0 = float(meta["train_time"])
+  pending = []
+  with _Preemption() as preempt, jax.set_mesh(t.mesh):
+    while step < steps:
+      batch = t.device_batch(next(t.data))
+      params, opt_state, metrics = t.train_step(params, opt_state, batch)
+      step += 1
+      pending.append(metrics)  # Read back lazily: a sync every step would stall the device.
+      boundary = step in evals or step in saves or (every and step % every == 0) or preempt.requested
+      if step % config.train.log_every == 0 or boundary or step == steps:
+        for m_ in pending:
+          meta["tokens"] += int(m_["tokens"])
+          for m in MODALITIES:
+            meta["tokens_by_modality"][m] += int(m_[f"tokens_{m}"])
+        pending.clear()
+        meta["train_time"] = train_time0 + time.time() - started
+        last_loss = float(metrics["loss"])
+        progress.update(step, meta["tokens"], last_loss)
+        if primary:
+          rec.append_record(records_path, {
+              "kind": "train", "run_id": t.run_id, "step": step, "tokens": int(meta["tokens"]),
+              "loss": last_loss, "grad_norm": float(metrics["grad_norm"]),
+              "lr": float(t.schedule(step - 1)), "wall_time": meta["train_time"]})
+      if step in evals:
+        t.params = params
+        val, routing = t.evaluate()
+        record = {"kind": "eval", **fixed_fields(), "val": val, "train_loss": last_loss,
+                  "lr": float(t.schedule(step - 1)), "wall_time": meta["train_time"],
+                  "data_shares": t.data.realised()}
+        if routing is not None:
+          record["routing"] = _routing_record(routing)
+        if primary:
+          rec.append_record(records_path, record)
+      if step in saves or (every and step % every == 0) or preempt.requested:
+        meta["step"] = step
+        ckpt.save(step, {"params": params, "opt_state": opt_state}, t.data.get_state(), dict(meta))
+      if preempt.requested and step < steps:
+        status = "preempted"
+        break
+  progress.close()
+  ckpt.close()
+  if status == "running":
+    status = "done"
+  summary = {"run_id": t.run_id, "status": status, "step": step, "steps": steps,
+             "tokens": int(meta["tokens"]), "train_time": meta["train_time"], **t.counts}
+  if primary:
+    written = _read(records_path)
+    final = [r for r in written if r.get("kind") == "eval"]
+    if final:
+      summary.update(final_val=final[-1]["val"], flops=final[-1]["flops"],
+                     flops_formula=final[-1]["flops_formula"])
+    init = [r for r in written if r.get("kind") == "init_eval"]
+    if init:
+      summary["initial_val"] = init[0]["val"]
+    rec.write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+  return summary

@@ -1,0 +1,32 @@
+"""AdamW with decoupled weight decay, global-norm clipping and a per-group learning-rate factor.
+
+Late fusion trains its vision encoder at `config.model.encoder.lr_factor` times the decoder's rate
+(Shukor et al. 2025); that is an optax.multi_transform over parameter labels that the model gives.
+Weight decay skips vectors (norm scales, biases), as is standard.
+"""
+
+import jax
+import optax
+
+from mmscale.train.schedule import make_schedule
+
+
+def _decay_mask(params):
+  return jax.tree.map(lambda p: getattr(p, "ndim", 0) >= 2, params)
+
+
+def _adamw(train_cfg, lr_factor: float = 1.0):
+  schedule = make_schedule(train_cfg)
+  scaled = schedule if lr_factor == 1.0 else (lambda step: lr_factor * schedule(step))
+  return optax.adamw(scaled, b1=train_cfg.b1, b2=train_cfg.b2, eps=train_cfg.eps,
+                     weight_decay=train_cfg.weight_decay, mask=_decay_mask)
+
+
+def make_optimizer(config, param_labels=None) -> optax.GradientTransformation:
+  """`param_labels`: a pytree like params with "encoder"/"decoder" labels (late fusion), or None."""
+  clip = optax.clip_by_global_norm(config.train.clip_norm)
+  if param_labels is None:
+    return optax.chain(clip, _adamw(config.train))
+  factor = float(config.model.encoder.lr_factor)
+  groups = {"decoder": _adamw(config.train), "encoder": _adamw(config.train, factor)}
+  return optax.chain(clip, optax.multi_transform(groups, param_labels))

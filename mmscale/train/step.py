@@ -1,0 +1,43 @@
+"""The jitted train and eval steps, as pure functions of (params, optimizer state, batch).
+
+The model is split once into its graph definition, its trainable parameters and the rest of its
+state (e.g. a fitted VQ codebook); the step merges them back, so params and optimizer state are
+plain pytrees that Orbax checkpoints and XLA shards without any NNX object crossing the jit boundary.
+"""
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from mmscale.data.modalities import MODALITIES
+from mmscale.models.loss import loss_fn
+
+
+def _token_counts(batch) -> dict:
+  """Non-pad positions per modality: the D of the scaling law, counted on the global batch."""
+  real = batch["segment_ids"] > 0
+  counts = {f"tokens_{m}": jnp.sum(real & (batch["modality"] == i)) for i, m in enumerate(MODALITIES)}
+  counts["tokens"] = jnp.sum(real)
+  return counts
+
+
+def make_steps(graphdef, rest, tx: optax.GradientTransformation, config):
+  """Returns (train_step, eval_step), both un-jitted pure functions."""
+
+  def objective(params, batch, train):
+    model = nnx.merge(graphdef, params, rest)
+    return loss_fn(model, batch, config, train=train)
+
+  def train_step(params, opt_state, batch):
+    (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(params, batch, True)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    metrics = dict(metrics, objective=loss, grad_norm=optax.global_norm(grads), **_token_counts(batch))
+    return params, opt_state, metrics
+
+  def eval_step(params, batch):
+    _, metrics = objective(params, batch, False)
+    return metrics
+
+  return train_step, eval_step

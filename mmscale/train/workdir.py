@@ -1,0 +1,34 @@
+"""The run directory: checked before any work, and never taken over from a different run."""
+
+import json
+import os
+
+from mmscale.errors import UserError
+from mmscale.train.records import write_json_atomic
+
+
+def check_workdir(workdir) -> str:
+  workdir = os.path.abspath(os.fspath(workdir))
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UserError(f"--workdir={workdir}: is a file; must be a directory (new or of this run)")
+  return workdir
+
+
+def prepare_workdir(config, workdir, primary: bool = True) -> str:
+  """Creates the workdir and writes config.json; refuses a workdir that holds another run."""
+  workdir = check_workdir(workdir)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise UserError(f"--workdir={workdir}: cannot create it ({e.strerror})") from None
+  path = os.path.join(workdir, "config.json")
+  resolved = json.loads(json.dumps(config.to_dict(), default=str))
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      existing = json.load(f)
+    if resolved != existing:
+      raise UserError(f"--workdir={workdir}: holds a run with a different config.json; "
+                      "use a new workdir (nothing was changed)")
+  elif primary:
+    write_json_atomic(path, resolved)
+  return workdir
