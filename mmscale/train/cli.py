@@ -1,5 +1,6 @@
 """`mmscale train --config=experiments/tiny.py[:arg] --workdir=DIR [--config.a.b=value ...]`."""
 
+import logging as pylogging
 import sys
 
 from absl import flags, logging
@@ -12,6 +13,17 @@ _CONFIG = config_flags.DEFINE_config_file(
     flag_values=FLAGS, lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it holds a checkpoint).",
                                flag_values=FLAGS)
+
+
+class _OnlyWarningsFromLibraries(pylogging.Filter):
+  """Orbax logs every step of every save at INFO; keep ours at INFO and theirs at WARNING."""
+
+  def filter(self, record):
+    return record.levelno >= pylogging.WARNING or "/orbax/" not in record.pathname
+
+
+def quiet_library_logs() -> None:
+  logging.get_absl_logger().addFilter(_OnlyWarningsFromLibraries())
 
 
 def parse(argv: list[str]) -> None:
@@ -33,6 +45,7 @@ def main(argv: list[str]) -> int:
   if not _WORKDIR.value:
     raise UserError("--workdir is required (the run directory)")
   logging.set_verbosity(logging.INFO)
+  quiet_library_logs()
   from mmscale import config as config_lib
   from mmscale.train.workdir import check_workdir
 

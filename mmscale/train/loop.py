@@ -68,10 +68,10 @@ def eval_steps(train_cfg) -> list[int]:
   return sorted(p for p in points if p > int(train_cfg.init_step))
 
 
-def _summarise(sums: dict) -> dict:
+def _summarise(sums: dict, media_objective: bool) -> dict:
   """Per-source validation values from summed metrics: nats per target and bits per raw byte."""
   out = {}
-  for m in MODALITIES:
+  for m in MODALITIES if media_objective else ("text",):
     n, nll, nbytes = float(sums.get(f"count_{m}", 0)), float(sums.get(f"nll_{m}", 0)), float(sums.get(f"bytes_{m}", 0))
     if n > 0:
       out[f"loss_{m}"] = nll / n
@@ -124,7 +124,7 @@ class Trainer:
           m = self.eval_step(self.params, self.device_batch(b))
           for k, v in m.items():
             sums[k] = sums.get(k, 0) + np.asarray(v, dtype=np.float64)
-        val[stream] = _summarise(sums)
+        val[stream] = _summarise(sums, self.config.model.image_loss != "none")
         if "route_counts" in sums:
           routing = (routing if routing is not None else 0) + sums["route_counts"]
     return val, routing
