@@ -1,6 +1,7 @@
 """`mmscale train --config=experiments/tiny.py[:arg] --workdir=DIR [--config.a.b=value ...]`."""
 
 import logging as pylogging
+import os
 import sys
 
 from absl import flags, logging
@@ -24,6 +25,20 @@ class _OnlyWarningsFromLibraries(pylogging.Filter):
 
 def quiet_library_logs() -> None:
   logging.get_absl_logger().addFilter(_OnlyWarningsFromLibraries())
+
+
+def enable_compilation_cache() -> None:
+  """Runs of a sweep share shapes (a trunk and its branches, a size across budgets): compile once.
+
+  The cache lives in $MMSCALE_COMPILE_CACHE (default ~/.cache/mmscale/xla); set it to "" to disable.
+  """
+  import jax
+
+  path = os.environ.get("MMSCALE_COMPILE_CACHE", os.path.expanduser("~/.cache/mmscale/xla"))
+  if path:
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def parse(argv: list[str]) -> None:
@@ -55,6 +70,7 @@ def main(argv: list[str]) -> int:
   from mmscale.train import loop
 
   parallel.initialize_distributed_from_env()
+  enable_compilation_cache()
   summary = loop.train(config, workdir)
   final = summary.get("final_val", {})
   init = summary.get("initial_val", {})
