@@ -2,10 +2,11 @@
 
 import logging as pylogging
 import os
-import sys
 
 from absl import flags, logging
 from ml_collections import config_flags
+
+from mmscale.flagparse import parse_flags
 
 FLAGS = flags.FlagValues()
 _CONFIG = config_flags.DEFINE_config_file(
@@ -41,20 +42,10 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def parse(argv: list[str]) -> None:
-  """Parses argv into FLAGS; config_flags reads the --config.* overrides from sys.argv."""
-  saved = sys.argv
-  sys.argv = list(argv)
-  try:
-    FLAGS(argv)
-  finally:
-    sys.argv = saved
-
-
 def main(argv: list[str]) -> int:
   from mmscale.errors import UserError
 
-  parse(argv)
+  parse_flags(FLAGS, argv)
   if _CONFIG.value is None:
     raise UserError("--config is required, e.g. --config=experiments/tiny.py")
   if not _WORKDIR.value:

@@ -48,3 +48,19 @@ def test_workdir_that_is_a_file(tmp_path):
   r = _train(workdir=f)
   assert r.returncode == 2 and "is a file" in r.stderr, r.stderr
   assert f.read_text() == "keep me"
+
+
+def test_missing_config_file(tmp_path):
+  r = subprocess.run([sys.executable, "-m", "mmscale", "train", "--config=experiments/nope.py",
+                      f"--workdir={tmp_path}/run"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+  assert r.returncode == 2
+  assert r.stderr.strip() == "mmscale: error: --config=experiments/nope.py: no such config file"
+
+
+def test_bad_config_argument_is_one_line(tmp_path):
+  r = subprocess.run([sys.executable, "-m", "mmscale", "train", "--config=experiments/tiny.py:bogus=1",
+                      f"--workdir={tmp_path}/run"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+  assert r.returncode == 2
+  assert r.stderr.strip().splitlines() == [
+      "mmscale: error: flag --config=experiments/tiny.py:bogus=1: ValueError: experiments/tiny.py: "
+      "unknown argument 'bogus' (allowed: steps=N)"]

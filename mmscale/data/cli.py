@@ -1,0 +1,73 @@
+"""`mmscale data prepare|stats`.
+
+  mmscale data prepare --out DIR [--corpora=fashion_mnist,brown] [--max_examples=10000]
+  mmscale data stats --config=experiments/tiny.py --sequences=10000 [--json]
+"""
+
+import json
+import sys
+
+from absl import flags
+from ml_collections import config_flags
+
+from mmscale.errors import UserError
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("out", None, "prepare: output folder (use it as config.data.data_dir)", flag_values=FLAGS)
+flags.DEFINE_list("corpora", [], "prepare: corpora to prepare (default: all)", flag_values=FLAGS)
+flags.DEFINE_integer("max_examples", 10_000, "prepare: cap on train examples per corpus "
+                     "(validation: a tenth)", flag_values=FLAGS)
+flags.DEFINE_integer("bpe_vocab_size", 1024, "prepare: BPE vocabulary size", flag_values=FLAGS)
+config_flags.DEFINE_config_file("config", None, "stats: experiment config file", flag_values=FLAGS,
+                                lock_config=False)
+flags.DEFINE_integer("sequences", 10_000, "stats: packed sequences to draw", flag_values=FLAGS)
+flags.DEFINE_bool("json", False, "stats: print JSON instead of a table", flag_values=FLAGS)
+flags.DEFINE_integer("process_index", 0, "stats: process whose share to draw", flag_values=FLAGS)
+flags.DEFINE_integer("process_count", 1, "stats: number of processes", flag_values=FLAGS)
+
+USAGE = "usage: mmscale data prepare --out DIR [--corpora ...] | mmscale data stats --config=FILE"
+
+
+def _default_config():
+  try:
+    from mmscale import config as mm_config  # pylint: disable=g-import-not-at-top
+    return mm_config.base_config()
+  except ImportError:  # Other stages missing: the data part is all stats needs.
+    import ml_collections  # pylint: disable=g-import-not-at-top
+    from mmscale.data import config as data_config  # pylint: disable=g-import-not-at-top
+    return ml_collections.ConfigDict({"seed": 0, "data": data_config.defaults()})
+
+
+def main(argv: list[str]) -> int:
+  if len(argv) < 2 or argv[1] not in ("prepare", "stats"):
+    raise UserError(USAGE)
+  sub = argv[1]
+  FLAGS.unparse_flags()
+  for name in [n for n in FLAGS if n.startswith("config.")]:
+    delattr(FLAGS, name)  # Override flags of a previous call (config_flags adds them per parse).
+  args = [f"{argv[0]} {sub}"] + argv[2:]
+  saved, sys.argv = sys.argv, args  # config_flags reads the --config.* overrides from sys.argv.
+  try:
+    FLAGS(args)
+  except flags.Error as e:
+    raise UserError(str(e).splitlines()[0]) from e
+  finally:
+    sys.argv = saved
+  if sub == "prepare":
+    from mmscale.data.corpora import CORPORA, prepare  # pylint: disable=g-import-not-at-top
+    if not FLAGS.out:
+      raise UserError("mmscale data prepare needs --out DIR")
+    unknown = [c for c in FLAGS.corpora if c not in CORPORA]
+    if unknown:
+      raise UserError(f"--corpora: unknown corpus {unknown[0]!r}; known: {', '.join(CORPORA)}")
+    if FLAGS.max_examples < 1:
+      raise UserError(f"--max_examples={FLAGS.max_examples}: must be a positive integer")
+    prepare.prepare(FLAGS.out, FLAGS.corpora or None, FLAGS.max_examples, FLAGS.bpe_vocab_size)
+    return 0
+  from mmscale.data import stats  # pylint: disable=g-import-not-at-top
+  config = FLAGS.config if FLAGS.config is not None else _default_config()
+  if FLAGS.sequences < 1:
+    raise UserError(f"--sequences={FLAGS.sequences}: must be a positive integer")
+  s = stats.measure(config, FLAGS.sequences, FLAGS.process_index, FLAGS.process_count)
+  print(json.dumps(s, indent=1) if FLAGS.json else stats.format_table(s))
+  return 0

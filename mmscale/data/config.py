@@ -1,0 +1,226 @@
+"""`config.data`: defaults and validation.
+
+Streams are named; each draws from one source and has a mixture weight:
+  config.data.streams.<name> = {source, name, path, weight, size, eval_size, fields, split, eval_split}
+    source  "procedural": built-in, no download; name in caption|interleaved|text|audio.
+            "corpus":     a corpus written by `mmscale data prepare` under data_dir; name is its folder.
+            "array_record": shards at `path` (a folder holding <split>-*.array_record, or a glob with
+                          "{split}"); record schema in mmscale/data/records.py.
+            "tfds":       tfds.data_source(name) (needs tensorflow-datasets); fields maps the
+                          record schema's parts to feature keys, e.g. "image=image,text=label".
+    weight  share of the mixture (normalised; 0 leaves the stream out of training but keeps its
+            validation split); mix_by="examples" weighs examples, "tokens" weighs tokens.
+The default is a small CPU-friendly mixture of the procedural streams (45-45-10
+caption/interleaved/text, the mixture of Shukor et al. 2025).
+"""
+
+import math
+import numbers
+import re
+
+import ml_collections
+from etils import epath
+
+from mmscale.data.modalities import MODALITIES
+from mmscale.errors import ConfigError
+
+SOURCES = ("procedural", "corpus", "array_record", "tfds")
+PROCEDURAL = ("caption", "interleaved", "text", "audio")
+# Modalities each procedural task produces (for the check against config.data.modalities).
+PROCEDURAL_MODALITIES = {"caption": ("text", "image"), "interleaved": ("text", "image"),
+                         "text": ("text",), "audio": ("text", "audio")}
+MIX_BY = ("examples", "tokens")
+TOKENIZERS = ("byte", "bpe")
+ON_CORRUPT = ("skip", "error")
+STREAM_KEYS = ("source", "name", "path", "weight", "size", "eval_size", "fields", "split",
+               "eval_split")
+
+
+def stream(source="procedural", name="", weight=1.0, path="", size=0, eval_size=0, fields="",
+           split="train", eval_split="validation") -> ml_collections.ConfigDict:
+  """One stream's config (every stream has the same keys, so sweeps can override any of them)."""
+  return ml_collections.ConfigDict(dict(
+      source=source, name=name, path=path, weight=float(weight), size=size, eval_size=eval_size,
+      fields=fields, split=split, eval_split=eval_split))
+
+
+def defaults() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seq_len = 256
+  c.batch_size = 16  # Global batch (rows); each process gets batch_size // process_count.
+  c.image_size = 16  # Images are resized to image_size x image_size RGB...
+  c.patch_size = 4  # ...and cut into patch_size x patch_size patches.
+  c.patch_dim = 48  # Flattened patch length fed to the model (max over modalities, zero-padded).
+  c.modalities = ("text", "image", "audio")  # Modalities a stream may produce.
+  c.tokenizer = "byte"
+  c.bpe_vocab_size = 1024  # Used when tokenizer == "bpe": data_dir/tokenizer/bpe-<n>.json.
+  c.data_dir = "mmscale_data"  # Where `mmscale data prepare` writes corpora and the tokenizer.
+  c.mix_by = "examples"
+  c.mixture = ""  # Optional weight override "caption=45,interleaved=45,text=10" (sweep axis).
+  c.streams = ml_collections.ConfigDict({
+      "caption": stream("procedural", "caption", 0.45),
+      "interleaved": stream("procedural", "interleaved", 0.45),
+      "text": stream("procedural", "text", 0.10),
+  })
+  c.procedural_size = 100_000  # Examples per epoch of a procedural stream (stream.size overrides).
+  c.procedural_eval_size = 512  # Held-out examples of a procedural stream.
+  c.audio = ml_collections.ConfigDict(dict(
+      sample_rate=8000, n_mels=16, frame_ms=32, hop_ms=16, patch_frames=3, max_seconds=4.0))
+  c.shuffle = True
+  c.on_corrupt = "skip"  # A record that cannot be decoded: "skip" (counted) or "error".
+  c.num_threads = 0  # Grain read threads; 0 = in the consumer thread (best for in-memory data).
+  c.prefetch = 0  # Batches prepared ahead in a background thread (0 = none).
+  c.cache_examples = 20_000  # Tokenized examples of a corpus kept in memory per stream (0 = none).
+  c.estimate_examples = 2000  # First examples per stream whose mean length sets mix_by=tokens rates.
+  return c
+
+
+def corpora_streams() -> ml_collections.ConfigDict:
+  """The prepared real corpora as a 45-45-10 caption/interleaved/text mixture (audio held out of
+  training at weight 0 but evaluated). Use with data_dir = the folder of `mmscale data prepare`."""
+  return ml_collections.ConfigDict({
+      "fashion_mnist": stream("corpus", "fashion_mnist", 0.30),
+      "tuxpaint": stream("corpus", "tuxpaint", 0.15),
+      "gimp": stream("corpus", "gimp", 0.45),
+      "brown": stream("corpus", "brown", 0.10),
+      "asterisk": stream("corpus", "asterisk", 0.0),
+  })
+
+
+def _int(key, v, low=1):
+  if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < low:
+    raise ConfigError(key, v, "must be a positive integer" if low == 1 else f"must be an integer >= {low}")
+
+
+def _one_of(key, v, allowed):
+  if v not in allowed:
+    raise ConfigError(key, v, f"must be one of {', '.join(map(repr, allowed))}")
+
+
+def parse_mixture(text: str) -> dict[str, float]:
+  out = {}
+  for part in filter(None, (p.strip() for p in text.split(","))):
+    m = re.fullmatch(r"([\w.-]+)\s*[=:]\s*([-+0-9.eE]+)", part)
+    if not m:
+      raise ConfigError("data.mixture", text, "must look like 'caption=45,interleaved=45,text=10'")
+    out[m.group(1)] = float(m.group(2))
+  return out
+
+
+def stream_weights(config) -> dict[str, float]:
+  """Normalised weight per stream name (sorted), after the optional `mixture` override."""
+  d = config.data
+  raw = {n: float(d.streams[n].weight) for n in sorted(d.streams.keys())}
+  raw.update(parse_mixture(d.mixture))
+  total = sum(raw.values())
+  return {n: w / total for n, w in raw.items()}
+
+
+def shard_paths(path: str, split: str) -> list[epath.Path]:
+  """Shards of one split: `path` is a folder with <split>-*.array_record or a glob with {split}."""
+  if "{split}" in path or any(ch in path for ch in "*?["):
+    pattern = epath.Path(path.replace("{split}", split))
+    return sorted(pattern.parent.glob(pattern.name)) if pattern.parent.exists() else []
+  p = epath.Path(path)
+  if p.is_file():
+    return [p] if split in p.name else []
+  return sorted(p.glob(f"{split}-*.array_record")) if p.exists() else []
+
+
+def stream_shard_dir(config, s) -> str:
+  return str(epath.Path(config.data.data_dir) / s.name) if s.source == "corpus" else s.path
+
+
+def _validate_stream(config, name, s):
+  key = f"data.streams.{name}"
+  if not isinstance(s, ml_collections.ConfigDict):
+    raise ConfigError(key, s, "must be a ConfigDict made by mmscale.data.config.stream()")
+  unknown = sorted(set(s.keys()) - set(STREAM_KEYS))
+  if unknown:
+    raise ConfigError(f"{key}.{unknown[0]}", s[unknown[0]], f"unknown stream key; allowed: {', '.join(STREAM_KEYS)}")
+  _one_of(f"{key}.source", s.get("source"), SOURCES)
+  w = s.get("weight", None)
+  if not isinstance(w, numbers.Real) or isinstance(w, bool) or not math.isfinite(w) or w < 0:
+    raise ConfigError(f"{key}.weight", w, "must be a finite number >= 0")
+  for k in ("size", "eval_size"):
+    _int(f"{key}.{k}", s.get(k, 0), low=0)
+  if s.source == "procedural":
+    _one_of(f"{key}.name", s.name, PROCEDURAL)
+    for m in PROCEDURAL_MODALITIES[s.name]:
+      if m not in config.data.modalities:
+        raise ConfigError(f"{key}.name", s.name, f"produces {m}, which is not in data.modalities")
+  elif s.source == "tfds":
+    if not s.name:
+      raise ConfigError(f"{key}.name", s.name, "must name a TFDS dataset")
+  else:
+    if s.source == "corpus":
+      if not s.name:
+        raise ConfigError(f"{key}.name", s.name, "must name a corpus prepared under data.data_dir")
+      where, shown = stream_shard_dir(config, s), f"{key}.name"
+      hint = f"; run `mmscale data prepare --out {config.data.data_dir}`"
+    else:
+      where, shown, hint = s.path, f"{key}.path", ""
+      if not s.path:
+        raise ConfigError(shown, s.path, "must be a folder or glob of ArrayRecord shards")
+    for split in (s.split, s.eval_split):
+      if not shard_paths(where, split):
+        raise ConfigError(shown, s.name if s.source == "corpus" else s.path,
+                          f"no ArrayRecord shards for split {split!r} at {where}{hint}")
+
+
+def validate(config) -> None:
+  """Checks config.data (with cross-checks against the full config); raises ConfigError."""
+  d = config.data
+  for k in ("seq_len", "batch_size", "image_size", "patch_size", "patch_dim", "bpe_vocab_size",
+            "procedural_size", "procedural_eval_size", "estimate_examples"):
+    _int(f"data.{k}", d[k])
+  for k in ("num_threads", "prefetch", "cache_examples"):
+    _int(f"data.{k}", d[k], low=0)
+  _one_of("data.tokenizer", d.tokenizer, TOKENIZERS)
+  _one_of("data.mix_by", d.mix_by, MIX_BY)
+  _one_of("data.on_corrupt", d.on_corrupt, ON_CORRUPT)
+  mods = tuple(d.modalities)
+  if not mods or "text" not in mods:
+    raise ConfigError("data.modalities", mods, "must include 'text'")
+  for m in mods:
+    _one_of("data.modalities", m, MODALITIES)
+  if d.image_size % d.patch_size:
+    raise ConfigError("data.patch_size", d.patch_size,
+                      f"must divide data.image_size ({d.image_size})")
+  n_patches = (d.image_size // d.patch_size) ** 2
+  if n_patches + 2 > d.seq_len:
+    raise ConfigError("data.seq_len", d.seq_len,
+                      f"must hold one image: >= {n_patches + 2} ({n_patches} patches + 2 markers)")
+  need = {"image": 3 * d.patch_size ** 2}
+  a = d.audio
+  for k in ("sample_rate", "n_mels", "frame_ms", "hop_ms", "patch_frames"):
+    _int(f"data.audio.{k}", a[k])
+  if not (isinstance(a.max_seconds, numbers.Real) and a.max_seconds > 0):
+    raise ConfigError("data.audio.max_seconds", a.max_seconds, "must be a number > 0")
+  need["audio"] = a.n_mels * a.patch_frames
+  for m, n in need.items():
+    if m in mods and d.patch_dim < n:
+      raise ConfigError("data.patch_dim", d.patch_dim, f"must be >= {n}, the {m} patch length")
+  if "audio" in mods:
+    frames = int(a.max_seconds * 1000 / a.hop_ms) + 1
+    if -(-frames // a.patch_frames) + 2 > d.seq_len:
+      raise ConfigError("data.audio.max_seconds", a.max_seconds,
+                        f"one clip must fit in data.seq_len ({d.seq_len}) patches")
+  if not isinstance(d.streams, ml_collections.ConfigDict) or not d.streams.keys():
+    raise ConfigError("data.streams", d.streams, "must hold at least one stream")
+  for name in sorted(d.streams.keys()):
+    _validate_stream(config, name, d.streams[name])
+  weights = {n: d.streams[n].weight for n in d.streams.keys()}
+  for n, w in parse_mixture(d.mixture).items():
+    if n not in weights:
+      raise ConfigError("data.mixture", d.mixture,
+                        f"unknown stream {n!r}; streams are {', '.join(sorted(weights))}")
+    if not math.isfinite(w) or w < 0:
+      raise ConfigError("data.mixture", d.mixture, f"weight of {n!r} must be a finite number >= 0")
+    weights[n] = w
+  if sum(weights.values()) <= 0:
+    raise ConfigError("data.streams", {n: w for n, w in sorted(weights.items())},
+                      "weights must not all be zero")
+  if d.tokenizer == "bpe":
+    from mmscale.data import tokenizers  # pylint: disable=g-import-not-at-top
+    tokenizers.get_tokenizer(config)  # Raises a ConfigError when the file is missing.

@@ -1,0 +1,105 @@
+"""Media to patches: images resized and cut into p x p RGB patches; audio as log-mel spectrogram
+patches (patch_frames consecutive frames x n_mels). Rows are zero-padded to config.data.patch_dim.
+Raw byte counts (for bits per raw byte) are those of the decoded media at its stored resolution:
+H*W*C bytes for an image, 2 bytes per 16-bit mono sample for audio."""
+
+import functools
+import io
+
+import numpy as np
+
+
+def decode_image(data: bytes) -> np.ndarray:
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(io.BytesIO(data)) as im:
+    return np.asarray(im.convert("RGB") if im.mode not in ("RGB", "L") else im)
+
+
+def image_patches(img: np.ndarray, image_size: int, patch: int, patch_dim: int) -> np.ndarray:
+  """uint8 [H,W] or [H,W,C] -> float32 [(S/p)^2, patch_dim] in [-1, 1], row-major patch order."""
+  if img.ndim == 2:
+    img = img[:, :, None]
+  if img.shape[2] == 1:
+    img = np.repeat(img, 3, axis=2)
+  elif img.shape[2] == 4:
+    img = img[:, :, :3]
+  if img.shape[0] != image_size or img.shape[1] != image_size:
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    img = np.asarray(Image.fromarray(np.ascontiguousarray(img, np.uint8)).resize(
+        (image_size, image_size), Image.BILINEAR))
+  g = image_size // patch
+  x = img.reshape(g, patch, g, patch, 3).transpose(0, 2, 1, 3, 4).reshape(g * g, patch * patch * 3)
+  out = np.zeros((g * g, patch_dim), np.float32)
+  out[:, :x.shape[1]] = x * (2 / 255.0) - 1.0
+  return out
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+  """Triangular filters [n_fft//2+1, n_mels] on the HTK mel scale."""
+  mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
+  hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)
+  edges = hz(np.linspace(mel(0.0), mel(sample_rate / 2), n_mels + 2))
+  freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+  lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+  fb = np.maximum(0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
+  return fb.T.astype(np.float32)
+
+
+def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+  if rate == target:
+    return wave
+  from scipy import signal  # pylint: disable=g-import-not-at-top
+  g = np.gcd(rate, target)
+  return signal.resample_poly(wave, target // g, rate // g).astype(np.float32)
+
+
+def audio_patches(wave: np.ndarray, rate: int, a, patch_dim: int) -> np.ndarray:
+  """float waveform in [-1, 1] -> float32 [n_patches, patch_dim] of log-mel patches.
+
+  `a` is config.data.audio. Clips are cut to a.max_seconds so one clip always fits a sequence.
+  """
+  wave = resample(np.asarray(wave, np.float32), rate, a.sample_rate)
+  wave = wave[:int(a.max_seconds * a.sample_rate)]
+  win = a.sample_rate * a.frame_ms // 1000
+  hop = a.sample_rate * a.hop_ms // 1000
+  n_fft = 1 << (win - 1).bit_length()
+  if len(wave) < win:
+    wave = np.pad(wave, (0, win - len(wave)))
+  frames = np.lib.stride_tricks.sliding_window_view(wave, win)[::hop] * np.hanning(win)
+  power = np.abs(np.fft.rfft(frames, n_fft)) ** 2
+  logmel = np.log(power @ mel_filterbank(a.sample_rate, n_fft, a.n_mels) + 1e-6)
+  # Fixed affine map to roughly unit scale (per-clip normalisation would hide loudness).
+  logmel = (logmel + 5.0) / 5.0
+  k = a.patch_frames
+  n = -(-len(logmel) // k)
+  logmel = np.pad(logmel, ((0, n * k - len(logmel)), (0, 0)))
+  out = np.zeros((n, patch_dim), np.float32)
+  out[:, :k * a.n_mels] = logmel.reshape(n, k * a.n_mels)
+  return out
+
+
+def decode_wav(data: bytes) -> tuple[np.ndarray, int]:
+  """WAV bytes (PCM 8/16/32-bit or float) -> (mono float32 waveform, sample rate)."""
+  from scipy.io import wavfile  # pylint: disable=g-import-not-at-top
+  rate, x = wavfile.read(io.BytesIO(data))
+  if x.dtype == np.uint8:
+    x = (x.astype(np.float32) - 128) / 128
+  elif np.issubdtype(x.dtype, np.integer):
+    x = x.astype(np.float32) / np.iinfo(x.dtype).max
+  x = np.asarray(x, np.float32)
+  return (x.mean(axis=1) if x.ndim == 2 else x), int(rate)
+
+
+def encode_wav(wave: np.ndarray, rate: int) -> bytes:
+  from scipy.io import wavfile  # pylint: disable=g-import-not-at-top
+  buf = io.BytesIO()
+  wavfile.write(buf, rate, (np.clip(wave, -1, 1) * 32767).astype(np.int16))
+  return buf.getvalue()
+
+
+def encode_png(img: np.ndarray) -> bytes:
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  buf = io.BytesIO()
+  Image.fromarray(np.asarray(img, np.uint8)).save(buf, format="PNG")
+  return buf.getvalue()

@@ -1,0 +1,82 @@
+"""Text tokenizers: byte-level (no training, always available) and byte-level BPE trained offline
+with the `tokenizers` library and saved beside the data (mmscale/data/bpe.py trains it).
+
+Both share the same special ids (below) so the packer and the model never depend on the choice.
+`encode` returns the ids and, per token, the number of raw UTF-8 bytes it stands for: summed over
+an example they give the text's raw byte count, the denominator of bits per raw byte.
+"""
+
+import numpy as np
+from etils import epath
+
+from mmscale.errors import ConfigError
+
+SPECIALS = ("<pad>", "<bos>", "<eos>", "<boi>", "<eoi>", "<boa>", "<eoa>", "<sep>")
+PAD, BOS, EOS, BOI, EOI, BOA, EOA, SEP = range(len(SPECIALS))
+N_SPECIAL = len(SPECIALS)
+
+
+class ByteTokenizer:
+  """One token per UTF-8 byte, offset past the special ids."""
+
+  name = "byte"
+  vocab_size = N_SPECIAL + 256
+
+  def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.frombuffer(text.encode("utf-8"), np.uint8).astype(np.int32) + N_SPECIAL
+    return ids, np.ones(len(ids), np.float32)
+
+  def decode(self, ids) -> str:
+    b = bytes(int(i) - N_SPECIAL for i in ids if int(i) >= N_SPECIAL)
+    return b.decode("utf-8", errors="replace")
+
+
+class BpeTokenizer:
+  """Byte-level BPE from a `tokenizers` JSON file whose first ids are SPECIALS."""
+
+  name = "bpe"
+
+  def __init__(self, path):
+    import tokenizers  # Imported lazily: only BPE configs need it.
+    self._tok = tokenizers.Tokenizer.from_str(epath.Path(path).read_text())
+    vocab = self._tok.get_vocab()
+    for i, s in enumerate(SPECIALS):
+      if vocab.get(s) != i:
+        raise ValueError(f"{path}: special token {s} must have id {i}")
+    self.vocab_size = self._tok.get_vocab_size()
+    # Byte-level BPE maps each byte to one printable character, so a token's raw byte count is the
+    # length of its string; specials stand for no raw bytes.
+    self._bytes = np.zeros(self.vocab_size, np.float32)
+    for s, i in vocab.items():
+      if i >= N_SPECIAL:
+        self._bytes[i] = len(s)
+
+  def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.asarray(self._tok.encode(text, add_special_tokens=False).ids, np.int32)
+    return ids, self._bytes[ids]
+
+  def decode(self, ids) -> str:
+    return self._tok.decode([int(i) for i in ids if int(i) >= N_SPECIAL])
+
+
+def bpe_path(data_dir, vocab_size: int) -> epath.Path:
+  return epath.Path(data_dir) / "tokenizer" / f"bpe-{vocab_size}.json"
+
+
+_CACHE = {}
+
+
+def get_tokenizer(config):
+  """The tokenizer named by config.data.tokenizer (cached per file)."""
+  d = config.data
+  if d.tokenizer == "byte":
+    return ByteTokenizer()
+  path = bpe_path(d.data_dir, d.bpe_vocab_size)
+  if not path.exists():
+    raise ConfigError("data.tokenizer", d.tokenizer,
+                      f"no BPE tokenizer at {path}; run `mmscale data prepare --out {d.data_dir}` "
+                      "(it trains one) or use 'byte'")
+  key = str(path)
+  if key not in _CACHE:
+    _CACHE[key] = BpeTokenizer(path)
+  return _CACHE[key]
