@@ -1,0 +1,297 @@
+"""Sparse mixture-of-experts and modality-specific feed-forward layers, expert-parallel.
+
+MoEFeedForward: E SwiGLU experts, a softmax router, top-k token choice (top-k weights renormalised
+when k > 1, Switch-style raw probability when k = 1 so the router gets a gradient). Two modes:
+  dropless  tokens sorted by expert and run as one grouped matmul (jax.lax.ragged_dot);
+  capacity  each expert takes at most ceil(cf * L * k / E) assignments per sequence (priority: first
+            choices, then position), the rest dropped and counted. Per sequence, so what is dropped
+            does not depend on how the batch is sharded.
+Routing decisions, losses and statistics are computed on the global (auto-sharded) arrays; only the
+expert computation is manual. Under a mesh (jax.set_mesh) it runs in jax.shard_map with tokens split
+over the batch axes and experts over "expert": all-to-all dispatch to the experts' devices, grouped
+matmul there, all-to-all back (XLA:CPU has no ragged all-to-all, so buffers are padded to the
+worst case, which keeps dropless dropless).
+"""
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import PartitionSpec as P
+
+from mmscale import parallel
+from mmscale.models import layers
+from mmscale.models import moe_config
+from mmscale.models.config import MODALITIES, ffn_hidden
+
+N_MODALITIES = len(MODALITIES)
+
+
+def _dtype(config):
+  train = config.get("train", None)
+  return jnp.dtype(train.get("dtype", "float32") if train is not None else "float32")
+
+
+def _expert_init(scale):
+  # Fan-in over the contracted dim only; the leading expert dim is a batch of independent matrices.
+  return nnx.initializers.variance_scaling(scale ** 2, "fan_in", "truncated_normal", in_axis=-2,
+                                           out_axis=-1, batch_axis=(0,))
+
+
+def _group_of_modality(config) -> tuple[int, ...]:
+  """Routing group (index into moe_config.routing_groups) of each modality id; unlisted -> text."""
+  groups = moe_config.routing_groups(config)
+  return tuple(groups.index(m) if m in groups else 0 for m in MODALITIES)
+
+
+class _Experts(nnx.Module):
+  """Stacked SwiGLU weights [G, D, F], [G, D, F], [G, F, D] (G experts or modalities)."""
+
+  def __init__(self, n, width, hidden, name, *, rngs, scale):
+    init = _expert_init(scale)
+    self.gate = layers.param(rngs, init, (n, width, hidden), (name, "embed", "mlp"))
+    self.up = layers.param(rngs, init, (n, width, hidden), (name, "embed", "mlp"))
+    self.down = layers.param(rngs, init, (n, hidden, width), (name, "mlp", "embed"))
+
+  def weights(self, dtype):
+    return tuple(w[...].astype(dtype) for w in (self.gate, self.up, self.down))
+
+
+# -- local (per-device) expert computation -------------------------------------------------------
+
+def _grouped_swiglu(xs, sizes, wg, wu, wd):
+  """Rows of xs sorted by group, `sizes` rows per group; rows past sum(sizes) come out zero."""
+  g = jax.lax.ragged_dot(xs, wg, sizes)
+  u = jax.lax.ragged_dot(xs, wu, sizes)
+  return jax.lax.ragged_dot(jax.nn.silu(g) * u, wd, sizes)
+
+
+def _sizes(ids, n):
+  return jnp.sum(ids[:, None] == jnp.arange(n, dtype=ids.dtype), axis=0, dtype=jnp.int32)
+
+
+def _dropless(x, idx, w, keep, ws, ep, axis):
+  """x [B,L,D]; idx/w/keep [B,L,k] (global expert ids); ws local expert weights [E_loc, ...]."""
+  b, l, d = x.shape
+  k = idx.shape[-1]
+  e_loc = ws[0].shape[0]
+  x2 = x.reshape(b * l, d)
+  eid = jnp.where(keep, idx, e_loc * ep).reshape(-1)  # Not routed -> sentinel, sorted last.
+  order = jnp.argsort(eid, stable=True)
+  se, tok = eid[order], order // k
+  xs = x2[tok]
+  if ep == 1:
+    ys = _grouped_swiglu(xs, _sizes(se, e_loc), *ws)
+  else:
+    a = se.shape[0]
+    dest = se // e_loc  # Device (along "expert") holding each assignment's expert; ep = none.
+    per_dest = _sizes(dest, ep)
+    rank = jnp.arange(a) - (jnp.cumsum(per_dest) - per_dest)[jnp.minimum(dest, ep - 1)]
+    # Worst case every assignment goes to one device: `a` rows per destination.
+    send = jnp.zeros((ep, a, d), xs.dtype).at[dest, rank].set(xs, mode="drop")
+    send_e = jnp.full((ep, a), e_loc, se.dtype).at[dest, rank].set(se % e_loc, mode="drop")
+    recv = jax.lax.all_to_all(send, axis, 0, 0, tiled=True).reshape(ep * a, d)
+    recv_e = jax.lax.all_to_all(send_e, axis, 0, 0, tiled=True).reshape(ep * a)
+    o2 = jnp.argsort(recv_e, stable=True)
+    yr = _grouped_swiglu(recv[o2], _sizes(recv_e, e_loc), *ws)
+    yr = jnp.zeros_like(yr).at[o2].set(yr).reshape(ep, a, d)
+    back = jax.lax.all_to_all(yr, axis, 0, 0, tiled=True)
+    ys = back.at[dest, rank].get(mode="fill", fill_value=0)
+  ws_sorted = w.reshape(-1)[order].astype(ys.dtype)
+  y = jnp.zeros((b * l, d), ys.dtype).at[tok].add(ys * ws_sorted[:, None])
+  return y.reshape(b, l, d)
+
+
+def _capacity(x, idx, w, keep, pos, ws, ep, axis, cap):
+  """Fixed [B, E, C, D] expert buffers; the expert dim goes over `axis` with a dense all-to-all."""
+  b, l, d = x.shape
+  k = idx.shape[-1]
+  e_loc = ws[0].shape[0]
+  e = e_loc * ep
+  eid = jnp.where(keep, idx, e)
+  bi = jnp.broadcast_to(jnp.arange(b)[:, None, None], idx.shape)
+  xk = jnp.broadcast_to(x[:, :, None, :], (b, l, k, d))
+  buf = jnp.zeros((b, e, cap, d), x.dtype).at[bi, eid, pos].set(xk, mode="drop")
+  buf = buf.reshape(b, ep, e_loc, cap, d).swapaxes(0, 1)
+  if ep > 1:
+    buf = jax.lax.all_to_all(buf, axis, 0, 0, tiled=True)  # [source, B, E_loc, C, D]
+  wg, wu, wd = ws
+  h = jax.nn.silu(jnp.einsum("sbecd,edf->sbecf", buf, wg)) * jnp.einsum("sbecd,edf->sbecf", buf, wu)
+  out = jnp.einsum("sbecf,efd->sbecd", h, wd)
+  if ep > 1:
+    out = jax.lax.all_to_all(out, axis, 0, 0, tiled=True)
+  out = out.swapaxes(0, 1).reshape(b, e, cap, d)
+  ys = out.at[bi, eid, pos].get(mode="fill", fill_value=0)  # [B, L, k, D]
+  return jnp.sum(ys * w[..., None].astype(ys.dtype), axis=2)
+
+
+def _local(x, idx, w, keep, pos, *ws, mode, ep, axis, replicated, cap):
+  if replicated:
+    # Tokens are the same on every expert device (the batch is too small to split over it): each
+    # device runs only its own experts, and the partial outputs are summed.
+    e_loc = ws[0].shape[0]
+    first = jax.lax.axis_index(axis) * e_loc
+    keep = keep & (idx >= first) & (idx < first + e_loc)
+    idx = idx - first
+    ep_, axis_ = 1, None
+  else:
+    ep_, axis_ = ep, axis
+  if mode == "dropless":
+    y = _dropless(x, idx, w, keep, ws, ep_, axis_)
+  else:
+    y = _capacity(x, idx, w, keep, pos, ws, ep_, axis_, cap)
+  return jax.lax.psum(y, axis) if replicated else y
+
+
+def expert_ffn(x, idx, w, keep, pos, ws, *, mode="dropless", cap=0, shard_experts=True):
+  """Runs the routed assignments through the experts: y[t] = sum_j w[t,j] * FFN_idx[t,j](x[t]).
+
+  Without a mesh (or on one device) this is the local computation. Under an active mesh the
+  tokens are split over the batch axes and, when `shard_experts` and the expert axis is > 1, the
+  experts over "expert".
+  """
+  kw = dict(mode=mode, cap=cap)
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty or mesh.size == 1:
+    return _local(x, idx, w, keep, pos, *ws, ep=1, axis=None, replicated=False, **kw)
+  n_exp = parallel.axis_size(mesh, "expert")
+  ep = n_exp if shard_experts and ws[0].shape[0] % n_exp == 0 else 1
+  bax = parallel.batch_axes(mesh, x.shape[0])
+  replicated = ep > 1 and "expert" not in bax
+  tok = P(bax or None)
+  wspec = P("expert") if ep > 1 else P()
+  fn = functools.partial(_local, ep=ep, axis="expert", replicated=replicated, **kw)
+  return jax.shard_map(fn, mesh=mesh, in_specs=(tok,) * 5 + (wspec,) * 3, out_specs=tok)(
+      x, idx, w, keep, pos, *ws)
+
+
+# -- routing ------------------------------------------------------------------------------------
+
+def route(logits, valid, modality, top_k, *, mode="dropless", capacity_factor=1.0):
+  """Top-k routing and its statistics from router logits [B, L, E] (masked logits = -inf).
+
+  Returns (idx, w, keep, pos, cap, aux): aux has lb_loss (Switch: E * sum_e f_e P_e, f_e the share
+  of valid assignments sent to e, P_e the mean router probability), z_loss (mean squared
+  logsumexp), dropped (valid assignments over capacity) and counts [E, n_modalities].
+  """
+  b, l, e = logits.shape
+  logits = logits.astype(jnp.float32)
+  probs = jax.nn.softmax(logits, axis=-1)
+  top_p, idx = jax.lax.top_k(probs, top_k)
+  w = top_p / jnp.sum(top_p, axis=-1, keepdims=True) if top_k > 1 else top_p
+  v = valid.astype(jnp.float32)
+  n = jnp.maximum(jnp.sum(v), 1.0)
+  onehot = jax.nn.one_hot(idx, e, dtype=jnp.float32) * v[..., None, None]  # [B, L, k, E]
+  frac = jnp.sum(onehot, axis=(0, 1, 2)) / (n * top_k)
+  mean_p = jnp.sum(probs * v[..., None], axis=(0, 1)) / n
+  lb = e * jnp.sum(frac * mean_p)
+  z = jnp.sum(jax.nn.logsumexp(logits, axis=-1) ** 2 * v) / n
+  mod = jax.nn.one_hot(modality, N_MODALITIES, dtype=jnp.float32)
+  counts = jnp.einsum("blke,blm->em", onehot, mod)
+  keep = jnp.broadcast_to(valid[..., None], idx.shape)
+  cap = 0
+  if mode == "capacity":
+    cap = max(1, math.ceil(capacity_factor * l * top_k / e))
+    # Slot of each assignment in its expert's buffer, first choices before second ones.
+    order = jnp.swapaxes(onehot, 1, 2).reshape(b, top_k * l, e)
+    slot = jnp.cumsum(order, axis=1) - order
+    pos = jnp.sum(slot * order, axis=-1).reshape(b, top_k, l).swapaxes(1, 2).astype(jnp.int32)
+    keep = keep & (pos < cap)
+  else:
+    pos = jnp.zeros(idx.shape, jnp.int32)
+  dropped = jnp.sum(valid[..., None] & ~keep, dtype=jnp.int32)
+  aux = {"lb_loss": lb, "z_loss": z, "dropped": dropped, "counts": counts}
+  return idx, w, keep, pos, cap, aux
+
+
+class MoEFeedForward(nnx.Module):
+  """Routed SwiGLU experts (+ optional shared expert). __call__(x, modality, valid) -> (y, aux)."""
+
+  def __init__(self, config, rngs, *, width=None, hidden=None, dtype=None):
+    m, c = config.model, config.model.moe
+    width = int(width or m.width)
+    hidden = int(hidden or c.expert_hidden or ffn_hidden(m.width, m.ffn_hidden, m.ffn_multiple))
+    scale = float(m.get("init_scale", 1.0))
+    self.dtype = jnp.dtype(dtype) if dtype is not None else _dtype(config)
+    self.n_experts, self.top_k = int(c.experts), int(c.top_k)
+    self.mode, self.capacity_factor = str(c.mode), float(c.capacity_factor)
+    self.router = layers.param(rngs, layers.fan_in_init(scale, 1), (width, self.n_experts),
+                               ("embed", None))
+    self.experts = _Experts(self.n_experts, width, hidden, "expert", rngs=rngs, scale=scale)
+    self.shared = (layers.SwiGLU(width, hidden, rngs=rngs, scale=scale, dtype=self.dtype)
+                   if c.shared_expert else None)
+    self.aware = c.routing == "aware"
+    if self.aware:
+      n_groups = len(moe_config.routing_groups(config))
+      self.group_of_modality = _group_of_modality(config)
+      self.group_of_expert = tuple(i * n_groups // self.n_experts for i in range(self.n_experts))
+
+  def router_logits(self, x, modality):
+    logits = jnp.einsum("bld,de->ble", x.astype(jnp.float32), self.router[...])
+    if self.aware:
+      group = jnp.asarray(self.group_of_modality, jnp.int32)[modality]
+      allowed = group[..., None] == jnp.asarray(self.group_of_expert, jnp.int32)
+      logits = jnp.where(allowed, logits, -jnp.inf)
+    return logits
+
+  def __call__(self, x, modality, valid):
+    idx, w, keep, pos, cap, aux = route(self.router_logits(x, modality), valid, modality,
+                                        self.top_k, mode=self.mode,
+                                        capacity_factor=self.capacity_factor)
+    h = x.astype(self.dtype)
+    y = expert_ffn(h, idx, w, keep, pos, self.experts.weights(self.dtype), mode=self.mode, cap=cap)
+    if self.shared is not None:
+      y = y + self.shared(h)
+    return y, aux
+
+
+class ModalityFeedForward(nnx.Module):
+  """One SwiGLU FFN per modality group (text + model.modalities): hard routing by modality id."""
+
+  def __init__(self, config, rngs, *, width=None, hidden=None, dtype=None):
+    m = config.model
+    width = int(width or m.width)
+    hidden = int(hidden or ffn_hidden(m.width, m.ffn_hidden, m.ffn_multiple))
+    scale = float(m.get("init_scale", 1.0))
+    self.dtype = jnp.dtype(dtype) if dtype is not None else _dtype(config)
+    self.group_of_modality = _group_of_modality(config)
+    n = len(moe_config.routing_groups(config))
+    self.ffns = _Experts(n, width, hidden, None, rngs=rngs, scale=scale)
+
+  def __call__(self, x, modality, valid):
+    idx = jnp.asarray(self.group_of_modality, jnp.int32)[modality][..., None]
+    w = jnp.ones(idx.shape, jnp.float32)
+    keep = valid[..., None]
+    y = expert_ffn(x.astype(self.dtype), idx, w, keep, jnp.zeros_like(idx),
+                   self.ffns.weights(self.dtype), shard_experts=False)
+    return y, {}
+
+
+# -- routing statistics -------------------------------------------------------------------------
+
+def specialization_score(counts, columns=(0, 1)) -> float:
+  """Shukor et al. 2025 §4.4: mean over experts of 1 - H(p), p an expert's text/image share.
+
+  counts [E, n_modalities]; H in bits (binary entropy for two columns; log base = number of
+  columns otherwise, so the score stays in [0, 1]). Experts that saw none of these modalities
+  are left out of the mean (NaN if none saw any).
+  """
+  c = np.asarray(counts, np.float64)[:, list(columns)]
+  tot = c.sum(axis=1)
+  seen = tot > 0
+  if not seen.any():
+    return float("nan")
+  p = c[seen] / tot[seen, None]
+  with np.errstate(divide="ignore", invalid="ignore"):
+    h = -np.sum(np.where(p > 0, p * np.log2(p), 0.0), axis=1) / np.log2(len(columns))
+  return float(np.mean(1.0 - h))
+
+
+def routing_summary(route_counts) -> dict:
+  """Records' view of [n_moe_layers, E, n_modalities] counts: per layer shares and scores."""
+  counts = np.asarray(route_counts, np.float64)
+  return {"counts": counts.tolist(), "modalities": list(MODALITIES),
+          "specialization": [specialization_score(c) for c in counts]}

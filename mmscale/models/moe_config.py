@@ -1,0 +1,75 @@
+"""config.model.moe: the sparse-MoE and modality-routing knobs and their validation."""
+
+import math
+import numbers
+
+import ml_collections
+
+from mmscale.errors import ConfigError
+
+MODES = ("dropless", "capacity")
+ROUTINGS = ("agnostic", "aware")
+
+
+def defaults() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.experts = 8
+  c.top_k = 1
+  c.expert_hidden = 0  # SwiGLU hidden size of each expert; 0 = the dense FFN's (model.ffn_hidden).
+  c.mode = "dropless"  # dropless: grouped matmul, nothing dropped | capacity: fixed expert buffers.
+  c.capacity_factor = 1.25  # capacity: slots per expert and sequence = ceil(cf * L * top_k / E).
+  c.lb_weight = 0.01  # Switch load-balancing loss weight (Fedus et al. 2022).
+  c.z_weight = 1e-3  # Router z-loss weight (Zoph et al. 2022).
+  c.shared_expert = False  # A dense SwiGLU applied to every token next to the routed experts.
+  c.every = 1  # MoE FFN in every n-th layer (the others dense).
+  # agnostic: one learned router over all experts | aware: experts split evenly between text and
+  # the media modalities of model.modalities, a token only routed within its modality's experts.
+  c.routing = "agnostic"
+  return c
+
+
+def _int(key, value, minimum=1):
+  if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+    raise ConfigError(key, value, f"must be an integer >= {minimum}")
+
+
+def _real(key, value, minimum, strict):
+  ok = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        and (value > minimum if strict else value >= minimum))
+  if not ok:
+    raise ConfigError(key, value, f"must be a finite number {'>' if strict else '>='} {minimum}")
+
+
+def routing_groups(config) -> tuple[str, ...]:
+  """Modalities owning a share of the experts (aware routing) or an FFN (ffn=modality)."""
+  return ("text",) + tuple(config.model.get("modalities", ()))
+
+
+def validate(config) -> None:
+  c = config.model.moe
+  _int("model.moe.experts", c.experts)
+  _int("model.moe.top_k", c.top_k)
+  if c.top_k > c.experts:
+    raise ConfigError("model.moe.top_k", c.top_k, f"must be <= model.moe.experts ({c.experts})")
+  _int("model.moe.expert_hidden", c.expert_hidden, minimum=0)
+  if c.mode not in MODES:
+    raise ConfigError("model.moe.mode", c.mode, f"must be one of {', '.join(map(repr, MODES))}")
+  _real("model.moe.capacity_factor", c.capacity_factor, 0, strict=True)
+  _real("model.moe.lb_weight", c.lb_weight, 0, strict=False)
+  _real("model.moe.z_weight", c.z_weight, 0, strict=False)
+  if not isinstance(c.shared_expert, bool):
+    raise ConfigError("model.moe.shared_expert", c.shared_expert, "must be True or False")
+  _int("model.moe.every", c.every)
+  if c.routing not in ROUTINGS:
+    raise ConfigError("model.moe.routing", c.routing,
+                      f"must be one of {', '.join(map(repr, ROUTINGS))}")
+  if c.routing == "aware":
+    groups = routing_groups(config)
+    if c.experts % len(groups):
+      raise ConfigError("model.moe.experts", c.experts,
+                        f"must be divisible by the {len(groups)} routing groups {groups} "
+                        "when model.moe.routing='aware'")
+    if c.top_k > c.experts // len(groups):
+      raise ConfigError("model.moe.top_k", c.top_k,
+                        f"must be <= the {c.experts // len(groups)} experts of each modality "
+                        "when model.moe.routing='aware'")
