@@ -1,0 +1,83 @@
+"""`mmscale fit`: fit scaling laws to a records table, print a table, optionally write the Fit JSON.
+
+  mmscale fit --records=runs.csv --law=chinchilla --json=fit.json [--group_by=source,fusion]
+              [--bootstrap=100 --seed=0] [--heldout=largest]
+"""
+
+import json
+
+from absl import flags
+from etils import epath
+
+from mmscale.errors import UserError
+from mmscale.laws import compare
+from mmscale.laws import fit as fit_lib
+from mmscale.laws import table as tbl
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("records", None, "CSV table (mmscale collect, or any CSV with params, tokens, loss).",
+                    flag_values=FLAGS)
+flags.DEFINE_enum("law", "chinchilla", list(fit_lib.LAWS), "Law to fit.", flag_values=FLAGS)
+flags.DEFINE_string("json", None, "Write the Fit JSON here.", flag_values=FLAGS)
+flags.DEFINE_list("group_by", [], "Columns whose values split the fits (e.g. source,fusion).", flag_values=FLAGS)
+flags.DEFINE_integer("bootstrap", 0, "Bootstrap replicates (each a full multi-start refit).", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Seed of the bootstrap resampling.", flag_values=FLAGS)
+flags.DEFINE_string("heldout", None, "Held-out check: 'largest', a fraction of sizes, or a params threshold.",
+                    flag_values=FLAGS)
+
+
+def main(argv: list[str]) -> int:
+  FLAGS.unparse_flags()
+  if any(a in ("-h", "--help", "--helpfull") for a in argv[1:]):
+    print(__doc__ + "\n" + FLAGS.get_help())
+    return 0
+  # --group-by is accepted as a spelling of --group_by (the form in the docs of `mmscale fit`).
+  argv = [("--group_by" + a[len("--group-by"):]) if a.startswith("--group-by") else a for a in argv]
+  try:
+    rest = FLAGS(argv)
+  except flags.Error as e:
+    raise UserError(str(e)) from None
+  if len(rest) > 1:
+    raise UserError(f"unexpected arguments: {' '.join(rest[1:])}")
+  if not FLAGS.records:
+    raise UserError("--records=FILE is required")
+  table = tbl.read_table(FLAGS.records)
+  result = fit_lib.fit_all(table, law=FLAGS.law, group_by=FLAGS.group_by, bootstrap=FLAGS.bootstrap,
+                           seed=FLAGS.seed, heldout=FLAGS.heldout)
+  result = fit_lib.to_jsonable(result)
+  print(summary(result))
+  if FLAGS.json:
+    path = epath.Path(FLAGS.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {path}")
+  return 0
+
+
+def summary(result) -> str:
+  lines = [f"law={result['law']}  n_points={result['n_points']}"]
+  if result["law"] == "chinchilla":
+    lines.append(compare.format_table(compare.rows(result)))
+  fits = result.get("groups") or {"all": result}
+  for key, f in fits.items():
+    extra = f"  objective={f['objective']:.10g}  |grad|={f['grad_norm']:.2e}"
+    if "bootstrap" in f:
+      ci = f["bootstrap"]["ci95"]
+      extra += "  95% CI " + ", ".join(f"{k} [{ci[k][0]:.4g}, {ci[k][1]:.4g}]" for k in ("alpha", "beta", "E") if k in ci)
+    if "heldout" in f:
+      h = f["heldout"]
+      extra += f"  held-out ({h['n_test']} pts): MSE {h['mse']:.3g} R2 {_num(h['r2'])} MAE {h['mae_pct']:.2f}%"
+    if result["law"] == "mixed_modal":
+      for pair, p in f["interaction"].items():
+        shares = ", ".join(f"N={r['params']:.0e}: {r['share']:.2f}" for r in p["share_vs_size"][::3])
+        lines.append(f"  {pair}: C={p['C']:.4g} ({'synergy' if p['synergy'] else 'competition'}) "
+                     f"A={p['A']:.4g} alpha={p['alpha']:.3f} B={p['B']:.4g} beta={p['beta']:.3f}; "
+                     f"optimal {pair.split('+')[1]} share {shares}")
+    elif result["law"] != "chinchilla":
+      extra += "  " + ", ".join(f"{k}={v:.4g}" for k, v in f.items() if isinstance(v, float) and k not in ("objective", "grad_norm"))
+    lines.append(f"{key}:{extra}")
+  return "\n".join(lines)
+
+
+def _num(v):
+  return "n/a" if v is None else f"{v:.3f}"

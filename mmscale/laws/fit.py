@@ -1,0 +1,120 @@
+"""fit_all: every analysis the table supports, as the Fit JSON dict of CONTRACTS.md.
+
+Approach 3 (with closed-form and regression-derived exponents) always; Approach 2 when the points form
+IsoFLOP budgets; the compute frontier; bootstrap and held-out evaluation on request; the same per group
+when `group_by` is given. Optional analyses that the data cannot support are reported under "skipped"
+with the reason, never silently dropped.
+"""
+
+import numpy as np
+from absl import logging
+
+from mmscale.errors import UserError
+from mmscale.laws import bootstrap as boot
+from mmscale.laws import chinchilla
+from mmscale.laws import compression
+from mmscale.laws import derived
+from mmscale.laws import evaluate
+from mmscale.laws import isoflop
+from mmscale.laws import mixed_modal
+from mmscale.laws import sparsity
+from mmscale.laws import table as tbl
+
+LAWS = ("chinchilla", "mixed_modal", "sparsity", "compression")
+
+
+def _one(table, law, n_boot, seed, heldout) -> dict:
+  rows = tbl.final_rows(table)
+  if law == "sparsity":
+    return sparsity.fit(rows)
+  if law == "compression":
+    return compression.fit(rows)
+  if law == "mixed_modal":
+    return _mixed_modal(rows)
+  tbl.require(rows, ("params", "tokens", "loss"), "chinchilla fit")
+  N, D, L = rows["params"], rows["tokens"], rows["loss"]
+  out = chinchilla.fit(N, D, L)
+  out.update(derived.all_derived(out))
+  skipped = {}
+  for name, fn in (("isoflop", isoflop.approach2), ("frontier", isoflop.frontier)):
+    try:
+      res = fn(rows)
+      out[name] = res
+    except UserError as e:
+      skipped[name] = str(e)
+  if "run_id" in table:  # Approach 1 needs whole training curves, not just the final rows
+    try:
+      out["approach1"] = isoflop.approach1(table)
+    except UserError as e:
+      skipped["approach1"] = str(e)
+  if "frontier" in out:
+    out["c"] = out["frontier"]["c"]
+  if n_boot:
+    b = boot.bootstrap(N, D, L, n_boot, seed=seed)
+    b.pop("samples")
+    out["bootstrap"] = b
+  if heldout is not None:
+    out["heldout"] = evaluate.heldout(N, D, L, heldout)
+  if skipped:
+    out["skipped"] = skipped
+  return out
+
+
+def _mixed_modal(rows) -> dict:
+  """Aghajanyan et al.: a law per modality (its unimodal runs), an interaction law per pair with runs."""
+  ms = [m for m in ("text", "image", "audio") if f"tokens_{m}" in rows]
+  if len(ms) < 2:
+    raise UserError("mixed_modal law needs tokens_<modality> columns for at least 2 modalities")
+  uni, pairs = {}, {}
+  for m in ms:
+    if mixed_modal.modality_rows(rows, [m], [o for o in ms if o != m]).sum():
+      uni[m] = mixed_modal.unimodal(rows, m, others=[o for o in ms if o != m])
+  for i, mi in enumerate(ms):
+    for mj in ms[i + 1:]:
+      if mi in uni and mj in uni and mixed_modal.modality_rows(rows, [mi, mj]).sum():
+        inter = mixed_modal.interaction(rows, mi, mj, uni[mi], uni[mj],
+                                        others=[o for o in ms if o not in (mi, mj)])
+        inter["share_vs_size"] = mixed_modal.share_vs_size(inter, np.geomspace(1e8, 1e11, 7))
+        inter["share_vs_compute"] = mixed_modal.share_vs_compute(inter, np.geomspace(1e19, 1e24, 6))
+        pairs[f"{mi}+{mj}"] = inter
+  if not pairs:
+    raise UserError("mixed_modal law: no modality pair has unimodal runs of both and bimodal runs")
+  return {"law": "mixed_modal", "unimodal": uni, "interaction": pairs,
+          "n_points": int(tbl.n_rows(rows)), "objective": float(sum(p["objective"] for p in pairs.values())),
+          "grad_norm": float(max(p["grad_norm"] for p in pairs.values()))}
+
+
+def fit_all(table, law="chinchilla", group_by=(), bootstrap=0, seed=0, heldout=None) -> dict:
+  if law not in LAWS:
+    raise UserError(f"--law={law!r}: must be one of {', '.join(LAWS)}")
+  if bootstrap < 0:
+    raise UserError(f"--bootstrap={bootstrap}: must be >= 0")
+  group_by = [g for g in group_by if g]
+  out = _one(table, law, bootstrap, seed, heldout) if not group_by else {"law": law}
+  if group_by:
+    out["group_by"] = list(group_by)
+    out["groups"] = {}
+    for key, sub in tbl.groups(table, group_by).items():
+      logging.info("fitting group %s (%d rows)", key, tbl.n_rows(sub))
+      try:
+        out["groups"][key] = _one(sub, law, bootstrap, seed, heldout)
+      except UserError as e:
+        raise UserError(f"group {key}: {e}") from None
+    out["n_points"] = int(sum(g["n_points"] for g in out["groups"].values()))
+  return out
+
+
+def to_jsonable(x):
+  if isinstance(x, dict):
+    return {str(k): to_jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [to_jsonable(v) for v in x]
+  if isinstance(x, np.ndarray):
+    return to_jsonable(x.tolist())
+  if isinstance(x, (np.floating, float)):
+    return float(x) if np.isfinite(x) else None
+  if isinstance(x, (np.integer,)):
+    return int(x)
+  if isinstance(x, np.bool_):
+    return bool(x)
+  return x

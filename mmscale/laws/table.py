@@ -1,0 +1,92 @@
+"""The fitter's input: a CSV table (from `mmscale collect` or by hand), checked before any fit."""
+
+import csv
+
+import numpy as np
+from etils import epath
+
+from mmscale.errors import UserError
+
+
+def read_table(path) -> dict[str, np.ndarray]:
+  """Columns of a CSV file: numeric columns as float64 (empty cells NaN), the others as str arrays."""
+  path = epath.Path(path)
+  if not path.exists():
+    raise UserError(f"records table {path} does not exist")
+  with path.open("r") as f:
+    rows = list(csv.reader(f))
+  if not rows:
+    raise UserError(f"records table {path} is empty")
+  header, body = rows[0], [r for r in rows[1:] if r]
+  if bad := [i + 2 for i, r in enumerate(body) if len(r) != len(header)]:
+    raise UserError(f"records table {path}: {len(bad)} rows have {len(header)} != cells (first: line {bad[0]})")
+  return from_rows(header, body)
+
+
+def from_rows(header, body) -> dict[str, np.ndarray]:
+  table = {}
+  for j, name in enumerate(header):
+    cells = [r[j].strip() for r in body]
+    try:
+      table[name] = np.array([float(c) if c else np.nan for c in cells], np.float64)
+    except ValueError:
+      table[name] = np.array(cells, dtype=str)
+  return table
+
+
+def n_rows(table) -> int:
+  return len(next(iter(table.values()))) if table else 0
+
+
+def require(table, columns, what="fit"):
+  """Raises UserError unless every column is present, numeric, finite and positive (counts each reason)."""
+  for col in columns:
+    if col not in table:
+      raise UserError(f"{what} needs column {col!r}; the table has {', '.join(sorted(table)) or 'none'}")
+    v = table[col]
+    if v.dtype.kind != "f":
+      raise UserError(f"column {col!r} is not numeric (e.g. {v[0]!r})")
+    nan, inf, nonpos = np.isnan(v), np.isinf(v), np.isfinite(v) & (v <= 0)
+    if (bad := nan | inf | nonpos).any():
+      reasons = [f"{k} {name}" for k, name in ((nan.sum(), "NaN"), (inf.sum(), "infinite"), (nonpos.sum(), "zero or negative")) if k]
+      raise UserError(f"column {col!r}: {bad.sum()} of {v.size} values rejected ({', '.join(reasons)}); "
+                      f"first at data row {int(np.flatnonzero(bad)[0]) + 1}")
+  if n_rows(table) == 0:
+    raise UserError(f"{what}: the table has no rows")
+
+
+def subset(table, mask) -> dict[str, np.ndarray]:
+  return {k: v[mask] for k, v in table.items()}
+
+
+def groups(table, by) -> dict[str, dict[str, np.ndarray]]:
+  """Splits rows by the values of the columns in `by`; keys read "source=a,fusion=early"."""
+  if not by:
+    return {"all": table}
+  for col in by:
+    if col not in table:
+      raise UserError(f"--group_by column {col!r} is not in the table ({', '.join(sorted(table))})")
+  keys = np.array([",".join(f"{c}={_fmt(table[c][i])}" for c in by) for i in range(n_rows(table))], dtype=str)
+  return {k: subset(table, keys == k) for k in sorted(set(keys.tolist()))}
+
+
+def _fmt(v):
+  if isinstance(v, (float, np.floating)) and float(v).is_integer():
+    return str(int(v))
+  return str(v)
+
+
+def final_rows(table) -> dict[str, np.ndarray]:
+  """The last eval of each finished run when the table says so (collect's `final` column), else all rows."""
+  if "final" not in table:
+    return table
+  f = table["final"]
+  mask = (f > 0) if f.dtype.kind == "f" else np.isin(np.char.lower(f.astype(str)), ("true", "1", "yes"))
+  return subset(table, mask) if mask.any() else table
+
+
+def compute(table) -> np.ndarray:
+  """Training FLOPs per row: the `flops` column when present, else C = 6 N D."""
+  if "flops" in table and table["flops"].dtype.kind == "f" and np.all(np.isfinite(table["flops"])):
+    return table["flops"]
+  return 6.0 * table["params"] * table["tokens"]
