@@ -155,7 +155,8 @@ def train(config, workdir) -> dict:
 
   state = {"params": t.params, "opt_state": t.opt_state}
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-  meta = {"step": 0, "tokens": 0, "tokens_by_modality": {m: 0 for m in MODALITIES}, "train_time": 0.0}
+  meta = {"step": 0, "tokens": 0, "tokens_by_modality": {m: 0 for m in MODALITIES},
+          "bytes_by_modality": {m: 0.0 for m in MODALITIES}, "train_time": 0.0}
   restored = ckpt.restore(abstract)
   if restored is None and config.train.init_from:
     # A cool-down branch: start from the trunk's checkpoint at the branch point.
@@ -176,7 +177,8 @@ def train(config, workdir) -> dict:
     tokens = int(meta["tokens"])
     flops, formula = flops_lib.training_flops(config, tokens, meta["tokens_by_modality"])
     return {"run_id": t.run_id, "step": step, "tokens": tokens,
-            "tokens_by_modality": dict(meta["tokens_by_modality"]), "flops": flops,
+            "tokens_by_modality": dict(meta["tokens_by_modality"]),
+            "bytes_by_modality": dict(meta["bytes_by_modality"]), "flops": flops,
             "flops_formula": formula, **t.counts}
 
   if step == 0 and not any(r.get("kind") == "init_eval" for r in _read(records_path)):
@@ -205,6 +207,7 @@ def train(config, workdir) -> dict:
           meta["tokens"] += int(m_["tokens"])
           for m in MODALITIES:
             meta["tokens_by_modality"][m] += int(m_[f"tokens_{m}"])
+            meta["bytes_by_modality"][m] += float(m_[f"raw_bytes_{m}"])
         pending.clear()
         meta["train_time"] = train_time0 + time.time() - started
         last_loss = float(metrics["loss"])

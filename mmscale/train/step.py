@@ -15,10 +15,14 @@ from mmscale.models.loss import loss_fn
 
 
 def _token_counts(batch) -> dict:
-  """Non-pad positions per modality: the D of the scaling law, counted on the global batch."""
+  """Non-pad positions and raw bytes per modality: the D of the scaling laws (tokens, or raw bytes
+  for compression-normalised laws), counted on the global batch."""
   real = batch["segment_ids"] > 0
-  counts = {f"tokens_{m}": jnp.sum(real & (batch["modality"] == i)) for i, m in enumerate(MODALITIES)}
-  counts["tokens"] = jnp.sum(real)
+  counts = {"tokens": jnp.sum(real)}
+  for i, m in enumerate(MODALITIES):
+    here = real & (batch["modality"] == i)
+    counts[f"tokens_{m}"] = jnp.sum(here)
+    counts[f"raw_bytes_{m}"] = jnp.sum(jnp.where(here, batch["raw_bytes"], 0.0))
   return counts
 
 

@@ -1,0 +1,24 @@
+"""Model families of mmscale: early/late fusion native multimodal decoders (Flax NNX)."""
+
+import jax
+from flax import nnx
+
+from mmscale.models.nmm import NMM
+
+
+def build_model(config, rngs: nnx.Rngs, sample_batches=None) -> NMM:
+  """The model of config.model (+ config.data sizes). sample_batches: training batches for VQ."""
+  return NMM(config, rngs, sample_batches=sample_batches)
+
+
+def param_groups(model_state):
+  """Optimizer labels: "encoder" for late-fusion encoder parameters (model.encoders), "decoder"
+  for the rest. model_state: any pytree from the model (nnx.State of params, or its pure dict);
+  the result has the same structure with a label string at each leaf, for optax.multi_transform.
+  """
+  def label(path, _):
+    first = path[0] if path else None
+    name = getattr(first, "key", getattr(first, "name", None))
+    return "encoder" if name == "encoders" else "decoder"
+
+  return jax.tree_util.tree_map_with_path(label, model_state)

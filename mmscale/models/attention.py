@@ -1,0 +1,71 @@
+"""Self-attention with rotary positions, QK-norm and the native-multimodal mask.
+
+Mask (CONTRACTS.md): allowed(q, k) = seg[q] == seg[k] > 0 and (k <= q or block[q] == block[k] > 0):
+causal over text, bidirectional within one media block, never across packed segments. The mask is
+passed to `jax.nn.dot_product_attention` as a boolean [B, 1, L, L] array, so the same call can use
+implementation="cudnn" on GPU. Rows without any allowed key (padding; text rows in the encoder mask)
+get a uniform softmax from jax's large-negative fill: finite, and ignored by the loss.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from mmscale.models import layers
+
+
+def decoder_mask(segment_ids, block_ids):
+  """[B, L] ids -> [B, 1, L, L] bool: causal in a segment, bidirectional within a media block."""
+  seg_q, seg_k = segment_ids[:, :, None], segment_ids[:, None, :]
+  same_segment = (seg_q == seg_k) & (seg_q > 0)
+  n = segment_ids.shape[1]
+  causal = jnp.arange(n)[:, None] >= jnp.arange(n)[None, :]
+  blk_q, blk_k = block_ids[:, :, None], block_ids[:, None, :]
+  same_block = (blk_q == blk_k) & (blk_q > 0)
+  return (same_segment & (causal[None] | same_block))[:, None]
+
+
+def encoder_mask(segment_ids, block_ids):
+  """[B, L] ids -> [B, 1, L, L] bool: bidirectional within a media block, nothing else."""
+  seg_q, seg_k = segment_ids[:, :, None], segment_ids[:, None, :]
+  blk_q, blk_k = block_ids[:, :, None], block_ids[:, None, :]
+  return ((seg_q == seg_k) & (seg_q > 0) & (blk_q == blk_k) & (blk_q > 0))[:, None]
+
+
+def rotary(x, positions, theta: float):
+  """Rotates pairs (x[..., i], x[..., i + D/2]) by positions * theta^(-2i/D).  x: [B, L, H, D]."""
+  half = x.shape[-1] // 2
+  freq = theta ** (-jnp.arange(half, dtype=jnp.float32) / half)
+  angle = positions.astype(jnp.float32)[:, :, None, None] * freq  # [B, L, 1, D/2]
+  sin, cos = jnp.sin(angle), jnp.cos(angle)
+  x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+  out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+  return out.astype(x.dtype)
+
+
+class Attention(nnx.Module):
+
+  def __init__(self, tower, *, rope_theta, eps, rngs, scale=1.0, out_scale=None,
+               dtype=jnp.float32, implementation=None):
+    d, h, k = tower.width, tower.heads, tower.head_dim
+    self.rope_theta, self.dtype, self.implementation = rope_theta, dtype, implementation
+    kw = dict(rngs=rngs, scale=scale, dtype=dtype)
+    self.q = layers.Dense((d,), (h, k), ("embed", "heads", "kv"), **kw)
+    self.k = layers.Dense((d,), (h, k), ("embed", "heads", "kv"), **kw)
+    self.v = layers.Dense((d,), (h, k), ("embed", "heads", "kv"), **kw)
+    kw["scale"] = scale if out_scale is None else out_scale
+    self.o = layers.Dense((h, k), (d,), ("heads", "kv", "embed"), **kw)
+    if tower.qk_norm:  # Normalise q and k per head (Dehghani et al. 2023) for stable logits.
+      self.q_norm = layers.RMSNorm(k, ("kv",), eps=eps, dtype=dtype)
+      self.k_norm = layers.RMSNorm(k, ("kv",), eps=eps, dtype=dtype)
+    else:
+      self.q_norm = self.k_norm = None
+
+  def __call__(self, x, positions, mask):
+    q, k, v = self.q(x), self.k(x), self.v(x)
+    if self.q_norm is not None:
+      q, k = self.q_norm(q), self.k_norm(k)
+    q = rotary(q, positions, self.rope_theta)
+    k = rotary(k, positions, self.rope_theta)
+    out = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=self.implementation)
+    return self.o(out)

@@ -1,0 +1,97 @@
+"""Pre-norm transformer blocks and the scanned layer stack.
+
+Layers are created with nnx.vmap (parameters stacked on a leading "layers" axis) and applied with
+jax.lax.scan, so compile time does not grow with depth. With MoE every n-th layer, a scanned group
+holds n blocks (n-1 dense, then one MoE) and the stack scans over depth / n groups.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from mmscale.models import attention, layers
+
+
+def ffn_module(kind, config, tower, *, rngs, scale, out_scale, dtype):
+  if kind == "dense":
+    return layers.SwiGLU(tower.width, tower.ffn_hidden, rngs=rngs, scale=scale,
+                         out_scale=out_scale, dtype=dtype)
+  from mmscale.models import moe  # The MoE engineer's layers (CONTRACTS.md "MoE API").
+  if kind == "moe":
+    return moe.MoEFeedForward(config, rngs)
+  if kind == "modality":
+    return moe.ModalityFeedForward(config, rngs)
+  raise ValueError(f"unknown ffn kind {kind!r}")
+
+
+class Block(nnx.Module):
+  """x + attn(norm(x)), then x + ffn(norm(x)). The FFN gets modality ids for MoE routing."""
+
+  def __init__(self, config, tower, ffn_kind, *, rngs, dtype):
+    m = config.model
+    scale = float(m.init_scale)
+    # Residual-branch outputs scaled by 1/sqrt(2 depth) (GPT-2) so the residual stream's variance
+    # at init does not grow with depth.
+    out_scale = scale / (2 * tower.depth) ** 0.5
+    self.ffn_kind = ffn_kind
+    self.attn_norm = layers.RMSNorm(tower.width, eps=m.norm_eps, dtype=dtype)
+    self.attn = attention.Attention(tower, rope_theta=float(m.rope_theta), eps=m.norm_eps,
+                                    rngs=rngs, scale=scale, out_scale=out_scale, dtype=dtype,
+                                    implementation=m.get("attention_impl", "") or None)
+    self.ffn_norm = layers.RMSNorm(tower.width, eps=m.norm_eps, dtype=dtype)
+    self.ffn = ffn_module(ffn_kind, config, tower, rngs=rngs, scale=scale, out_scale=out_scale,
+                          dtype=dtype)
+
+  def __call__(self, x, positions, mask, modality, valid):
+    x = x + self.attn(self.attn_norm(x), positions, mask)
+    h = self.ffn_norm(x)
+    if self.ffn_kind == "dense":
+      return x + self.ffn(h), None
+    y, aux = self.ffn(h, modality, valid)
+    return x + y.astype(x.dtype), aux
+
+
+class Group(nnx.Module):
+  """`n` consecutive blocks; only the last one has a MoE FFN when ffn == "moe"."""
+
+  def __init__(self, config, tower, ffn_kind, n, *, rngs, dtype):
+    kinds = ["dense"] * (n - 1) + [ffn_kind] if ffn_kind == "moe" else [ffn_kind] * n
+    self.blocks = nnx.List([Block(config, tower, k, rngs=rngs, dtype=dtype) for k in kinds])
+
+  def __call__(self, x, positions, mask, modality, valid):
+    aux = {}
+    for block in self.blocks:
+      x, a = block(x, positions, mask, modality, valid)
+      if a is not None and block.ffn_kind == "moe":
+        aux = a
+    return x, aux
+
+
+class Stack(nnx.Module):
+  """depth blocks as `depth // group` scanned groups (parameters carry a leading "layers" axis)."""
+
+  def __init__(self, config, tower, ffn_kind, *, rngs, dtype, group=1, remat=False):
+    self.remat = remat
+
+    @nnx.split_rngs(splits=tower.depth // group)
+    @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})
+    def create(rngs):
+      return Group(config, tower, ffn_kind, group, rngs=rngs, dtype=dtype)
+
+    self.groups = create(rngs)
+
+  def __call__(self, x, positions, mask, modality, valid):
+    """Returns (x, aux) with aux leaves stacked over the MoE layers (empty dict when dense)."""
+    graphdef, state = nnx.split(self.groups)
+
+    def body(x, group_state):
+      return nnx.merge(graphdef, group_state)(x, positions, mask, modality, valid)
+
+    if self.remat:
+      body = jax.checkpoint(body, prevent_cse=False)
+    x, aux = jax.lax.scan(body, x, state)
+    return x, aux
+
+
+def zeros_aux():
+  return {"lb_loss": jnp.zeros(()), "z_loss": jnp.zeros(()), "dropped": jnp.zeros((), jnp.int32)}

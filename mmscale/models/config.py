@@ -1,0 +1,226 @@
+"""config.model: the architecture knobs, their validation, and the derived dimensions.
+
+`defaults()` is assembled into `mmscale.config.base_config()`; `validate(config)` receives the full
+config (the model reads seq_len / patch sizes from config.data). `dims(config)` turns a config into
+the concrete sizes that both the model (mmscale/models/) and the accounting (mmscale/flops.py) use,
+so the two can never disagree about a derived value.
+"""
+
+import dataclasses
+import math
+import numbers
+
+import ml_collections
+
+from mmscale.errors import ConfigError
+
+# Mirrors mmscale/data/modalities.py (batch["modality"] ids); tests check they agree.
+MODALITIES = ("text", "image", "audio")
+MEDIA = MODALITIES[1:]
+FUSIONS = ("early", "late")
+FFNS = ("dense", "moe", "modality")
+IMAGE_LOSSES = ("none", "next_patch", "vq")
+
+
+def _moe_defaults() -> ml_collections.ConfigDict:
+  try:
+    from mmscale.models import moe_config  # Owned by the MoE engineer.
+  except ImportError:  # Until moe_config.py lands: the knobs of CONTRACTS.md "MoE API".
+    return ml_collections.ConfigDict(dict(
+        experts=8, top_k=1, mode="dropless", capacity_factor=1.25, lb_weight=0.01,
+        z_weight=1e-3, shared_expert=False, every=1, routing="agnostic"))
+  return moe_config.defaults()
+
+
+def encoder_defaults() -> ml_collections.ConfigDict:
+  """The late-fusion encoder (one per media modality, same shape for each)."""
+  c = ml_collections.ConfigDict()
+  c.width = 32
+  c.depth = 2
+  c.heads = 2
+  c.head_dim = 0  # 0 = width // heads.
+  c.ffn_hidden = 0  # 0 = 8/3 * width rounded up to a multiple of model.ffn_multiple.
+  c.lr_factor = 1.0  # Encoder learning rate = train.lr * lr_factor (optimizer param groups).
+  return c
+
+
+def defaults() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.width = 64
+  c.depth = 2
+  c.heads = 4
+  c.head_dim = 0  # 0 = width // heads.
+  c.ffn_hidden = 0  # SwiGLU hidden size; 0 = 8/3 * width rounded up to a multiple of ffn_multiple.
+  c.ffn_multiple = 64
+  c.vocab_size = 0  # 0 = the data pipeline's vocabulary (mmscale.data.pipeline.vocab_size).
+  c.rope_theta = 10000.0
+  c.qk_norm = True
+  c.norm_eps = 1e-6
+  c.init_scale = 1.0  # Multiplies every kernel's fan-in init std (embeddings: std = init_scale).
+  c.fusion = "early"  # early: media patches -> one linear map; late: a ViT encoder per modality.
+  c.ffn = "dense"  # dense SwiGLU | moe (config.model.moe) | modality (one FFN per modality).
+  c.modalities = ("image",)  # Media modalities with their own input projection / encoder.
+  c.image_loss = "none"  # Objective at media targets: none | next_patch | vq.
+  c.image_loss_weight = 1.0  # Weight of each media modality's mean loss next to the text mean.
+  c.vq_codebook_size = 256  # k-means fit wants >= 4 * this many sample patches.
+  c.vq_iters = 20  # k-means iterations when fitting the VQ codebook.
+  c.remat = False  # Rematerialise each layer in the backward pass (saves activation memory).
+  c.attention_impl = ""  # jax.nn.dot_product_attention implementation: "" (XLA) | "cudnn" (GPU).
+  c.encoder = encoder_defaults()
+  c.moe = _moe_defaults()
+  return c
+
+
+@dataclasses.dataclass(frozen=True)
+class Tower:
+  """Sizes of one transformer stack (the decoder or an encoder)."""
+  width: int
+  depth: int
+  heads: int
+  head_dim: int
+  ffn_hidden: int
+  qk_norm: bool
+
+  @property
+  def attn_dim(self) -> int:
+    return self.heads * self.head_dim
+
+
+@dataclasses.dataclass(frozen=True)
+class Dims:
+  decoder: Tower
+  encoder: Tower | None  # Late fusion only.
+  vocab_size: int
+  patch_dim: int
+  seq_len: int
+  patches_per_image: int
+  modalities: tuple  # Media modalities, in config order.
+  fusion: str
+  ffn: str
+  image_loss: str
+  codebook_size: int
+
+
+def ffn_hidden(width: int, hidden: int, multiple: int) -> int:
+  if hidden:
+    return int(hidden)
+  return multiple * math.ceil(8 * width / 3 / multiple)
+
+
+def data_vocab_size(config) -> int:
+  from mmscale.data import pipeline  # Lazy: the data stack is heavy and the model rarely needs it.
+  return int(pipeline.vocab_size(config))
+
+
+def dims(config) -> Dims:
+  m = config.model
+  dec = Tower(m.width, m.depth, m.heads, m.head_dim or m.width // m.heads,
+              ffn_hidden(m.width, m.ffn_hidden, m.ffn_multiple), bool(m.qk_norm))
+  enc = None
+  if m.fusion == "late":
+    e = m.encoder
+    enc = Tower(e.width, e.depth, e.heads, e.head_dim or e.width // e.heads,
+                ffn_hidden(e.width, e.ffn_hidden, m.ffn_multiple), bool(m.qk_norm))
+  d = config.data
+  per_image = (int(d.image_size) // int(d.patch_size)) ** 2
+  return Dims(dec, enc, int(m.vocab_size) or data_vocab_size(config), int(d.patch_dim),
+              int(d.seq_len), per_image, tuple(m.modalities), m.fusion, m.ffn, m.image_loss,
+              int(m.vq_codebook_size))
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+def _int(key, value, minimum=1):
+  if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    raise ConfigError(key, value, f"must be {what}")
+
+
+def _pos_float(key, value):
+  if (not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value)
+      or value <= 0):
+    raise ConfigError(key, value, "must be a finite number > 0")
+
+
+def _one_of(key, value, allowed):
+  if value not in allowed:
+    raise ConfigError(key, value, f"must be one of {', '.join(map(repr, allowed))}")
+
+
+def _check_tower(prefix, c):
+  _int(f"{prefix}.width", c.width)
+  _int(f"{prefix}.depth", c.depth)
+  _int(f"{prefix}.heads", c.heads)
+  _int(f"{prefix}.head_dim", c.head_dim, minimum=0)
+  if not c.head_dim and c.width % c.heads:
+    raise ConfigError(f"{prefix}.heads", c.heads,
+                      f"must divide {prefix}.width ({c.width}) when head_dim is 0")
+  if c.head_dim % 2 or (not c.head_dim and (c.width // c.heads) % 2):
+    raise ConfigError(f"{prefix}.head_dim", c.head_dim or c.width // c.heads,
+                      "must be even (rotary embeddings rotate pairs)")
+  _int(f"{prefix}.ffn_hidden", c.ffn_hidden, minimum=0)
+
+
+def validate(config) -> None:
+  """Checks config.model (and the data fields it reads); ConfigError on the first bad value."""
+  m = config.model
+  _check_tower("model", m)
+  _int("model.ffn_multiple", m.ffn_multiple)
+  _int("model.vocab_size", m.vocab_size, minimum=0)
+  _pos_float("model.rope_theta", m.rope_theta)
+  if not isinstance(m.qk_norm, bool):
+    raise ConfigError("model.qk_norm", m.qk_norm, "must be True or False")
+  _pos_float("model.norm_eps", m.norm_eps)
+  _pos_float("model.init_scale", m.init_scale)
+  _one_of("model.fusion", m.fusion, FUSIONS)
+  _one_of("model.ffn", m.ffn, FFNS)
+  mods = m.modalities
+  if isinstance(mods, str) or not isinstance(mods, (tuple, list)):
+    raise ConfigError("model.modalities", mods, f"must be a tuple of modalities from {MEDIA}")
+  for mod in mods:
+    _one_of("model.modalities", mod, MEDIA)
+  if len(set(mods)) != len(mods):
+    raise ConfigError("model.modalities", tuple(mods), "must not repeat a modality")
+  _one_of("model.image_loss", m.image_loss, IMAGE_LOSSES)
+  if not isinstance(m.image_loss_weight, numbers.Real) or m.image_loss_weight < 0:
+    raise ConfigError("model.image_loss_weight", m.image_loss_weight, "must be a number >= 0")
+  _int("model.vq_codebook_size", m.vq_codebook_size, minimum=2)
+  _int("model.vq_iters", m.vq_iters)
+  _one_of("model.attention_impl", m.attention_impl, ("", "xla", "cudnn"))
+  if not isinstance(m.remat, bool):
+    raise ConfigError("model.remat", m.remat, "must be True or False")
+  _check_tower("model.encoder", m.encoder)
+  _pos_float("model.encoder.lr_factor", m.encoder.lr_factor)
+  if m.ffn != "dense" or "moe" in m:
+    try:
+      from mmscale.models import moe_config
+    except ImportError:
+      moe_config = None
+    if moe_config is not None:
+      moe_config.validate(config)
+    elif m.ffn == "moe":
+      _int("model.moe.experts", m.moe.experts)
+      _int("model.moe.top_k", m.moe.top_k)
+  if m.ffn == "moe" and m.depth % m.moe.every:
+    raise ConfigError("model.moe.every", m.moe.every,
+                      f"must divide model.depth ({m.depth}) so the layers stack in equal groups")
+  d = config.data
+  for key in ("seq_len", "patch_dim", "patch_size", "image_size"):
+    if key in d:
+      _int(f"data.{key}", d[key])
+  _check_streams_have_inputs(config)
+
+
+def _check_streams_have_inputs(config):
+  """A media modality a built-in stream produces needs its own input projection in the model."""
+  streams = config.data.get("streams", None)
+  if not streams:
+    return
+  from mmscale.data.config import PROCEDURAL_MODALITIES
+  for name, s in streams.items():
+    if s.get("source") != "procedural":
+      continue
+    for mod in PROCEDURAL_MODALITIES.get(s.get("name"), ()):
+      if mod != "text" and mod not in config.model.modalities:
+        raise ConfigError("model.modalities", tuple(config.model.modalities),
+                          f"must include {mod!r}: stream data.streams.{name} produces it")

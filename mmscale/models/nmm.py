@@ -1,0 +1,108 @@
+"""The native multimodal model (Shukor et al. 2025): early or late fusion into one decoder.
+
+Early fusion: text tokens through an embedding table, each media modality's patches through its
+own linear projection, all into one sequence for a single decoder. Late fusion: each media
+modality's patches go through its own ViT-style encoder (bidirectional within each media block),
+then a linear connector into the decoder. The decoder is causal over text and bidirectional within
+a media block (attention.decoder_mask); its output head is untied from the embedding.
+
+Media heads (config.model.image_loss, applied to every media modality): next_patch regresses the
+next normalised patch; vq predicts the next patch's k-means code (vq.Codebook) with its own head.
+
+Late-fusion encoders run over the whole [B, L] sequence and are masked to media positions: shapes
+stay static; the wasted text-position compute is not counted in FLOPs (flops.py counts D_v).
+"""
+
+import jax.numpy as jnp
+from flax import nnx
+
+from mmscale.models import attention, blocks, layers, vq
+from mmscale.models import config as model_config
+
+
+def compute_dtype(config):
+  train = config.get("train", None)
+  return jnp.dtype(train.get("dtype", "float32") if train is not None else "float32")
+
+
+def modality_id(name: str) -> int:
+  return model_config.MODALITIES.index(name)
+
+
+class Encoder(nnx.Module):
+  """ViT-style encoder of one media modality: patch projection, dense blocks, norm, connector."""
+
+  def __init__(self, config, dims, *, rngs, dtype):
+    tower, scale = dims.encoder, float(config.model.init_scale)
+    self.patch_in = layers.Dense((dims.patch_dim,), (tower.width,), ("patch", "embed"),
+                                 rngs=rngs, scale=scale, dtype=dtype)
+    self.stack = blocks.Stack(config, tower, "dense", rngs=rngs, dtype=dtype,
+                              remat=bool(config.model.remat))
+    self.norm = layers.RMSNorm(tower.width, eps=config.model.norm_eps, dtype=dtype)
+    self.connector = layers.Dense((tower.width,), (dims.decoder.width,), (None, "embed"),
+                                  rngs=rngs, scale=scale, dtype=dtype)
+
+  def __call__(self, patches, positions, segment_ids, block_ids):
+    mask = attention.encoder_mask(segment_ids, block_ids)
+    valid = block_ids > 0
+    x, _ = self.stack(self.patch_in(patches), positions, mask, jnp.zeros_like(block_ids), valid)
+    return self.connector(self.norm(x))
+
+
+class NMM(nnx.Module):
+
+  def __init__(self, config, rngs: nnx.Rngs, sample_batches=None):
+    self.dims = d = model_config.dims(config)
+    m, dec = config.model, d.decoder
+    dtype = compute_dtype(config)
+    scale = float(m.init_scale)
+    kw = dict(rngs=rngs, scale=scale, dtype=dtype)
+    self.embed = layers.Embed(d.vocab_size, dec.width, **kw)
+    # Early fusion: one linear patch projection per media modality (decoder params); late
+    # fusion: one encoder per media modality (the "encoder" param group, vision_params).
+    if d.fusion == "early":
+      self.media_in = nnx.Dict({mod: layers.Dense((d.patch_dim,), (dec.width,), ("patch", "embed"),
+                                                  **kw) for mod in d.modalities})
+    else:
+      self.encoders = nnx.Dict({mod: Encoder(config, d, rngs=rngs, dtype=dtype)
+                                for mod in d.modalities})
+    group = int(m.moe.every) if d.ffn == "moe" else 1
+    self.decoder = blocks.Stack(config, dec, d.ffn, rngs=rngs, dtype=dtype, group=group,
+                                remat=bool(m.remat))
+    self.final_norm = layers.RMSNorm(dec.width, eps=m.norm_eps, dtype=dtype)
+    self.head = layers.Dense((dec.width,), (d.vocab_size,), ("embed", "vocab"), **kw)
+    self.media_head = nnx.Dict()
+    self.codebooks = nnx.Dict()
+    for mod in d.modalities:
+      if d.image_loss == "next_patch":
+        self.media_head[mod] = layers.Dense((dec.width,), (d.patch_dim,), ("embed", "patch"), **kw)
+      elif d.image_loss == "vq":
+        self.media_head[mod] = layers.Dense((dec.width,), (d.codebook_size,), ("embed", "vocab"),
+                                            **kw)
+        self.codebooks[mod] = vq.Codebook.fit(config, mod, sample_batches, rngs=rngs)
+
+  def __call__(self, batch, *, train: bool = False):
+    """batch: dict of [B, L] arrays (CONTRACTS.md "Batch"). Returns the ModelOutput dict."""
+    del train  # No dropout; MoE layers see the same routing in train and eval.
+    d = self.dims
+    tokens, modality = batch["tokens"], batch["modality"]
+    seg, pos, blk = batch["segment_ids"], batch["positions"], batch["block_ids"]
+    x = self.embed(tokens)
+    for mod in d.modalities:
+      here = (modality == modality_id(mod))[..., None]
+      if d.fusion == "early":
+        h = self.media_in[mod](batch["patches"])
+      else:
+        h = self.encoders[mod](batch["patches"], pos, seg, jnp.where(here[..., 0], blk, 0))
+      x = jnp.where(here, h.astype(x.dtype), x)
+    mask = attention.decoder_mask(seg, blk)
+    x, aux = self.decoder(x, pos, mask, modality, seg > 0)
+    h = self.final_norm(x)
+    out = {"logits": self.head(h).astype(jnp.float32), "aux": {}}
+    if d.image_loss != "none":
+      out["image_pred"] = {mod: self.media_head[mod](h).astype(jnp.float32)
+                           for mod in d.modalities}
+    if aux:
+      out["aux"] = {"moe_lb_loss": aux["lb_loss"], "moe_z_loss": aux["z_loss"],
+                    "dropped": aux["dropped"], "routing": {"counts": aux["counts"]}}
+    return out

@@ -1,0 +1,62 @@
+import pytest
+
+from mmscale.errors import ConfigError
+from mmscale.models import config as model_config
+from tests.models.conftest import tiny_config
+
+
+def test_defaults_validate():
+  model_config.validate(tiny_config())
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("width", -1, "config.model.width=-1: must be a positive integer"),
+    ("heads", 5, "config.model.heads=5: must divide model.width (32)"),
+    ("fusion", "middle", "config.model.fusion='middle': must be one of 'early', 'late'"),
+    ("ffn", "sparse", "config.model.ffn='sparse': must be one of"),
+    ("modalities", ("image", "video"), "config.model.modalities='video': must be one of"),
+    ("image_loss", "mse", "config.model.image_loss='mse'"),
+    ("rope_theta", 0.0, "config.model.rope_theta=0.0: must be a finite number > 0"),
+    ("depth", 0, "config.model.depth=0: must be a positive integer"),
+])
+def test_bad_values_name_the_key(key, value, message):
+  c = tiny_config(**{key: value})
+  with pytest.raises(ConfigError) as e:
+    model_config.validate(c)
+  assert str(e.value).startswith(message)
+  assert "\n" not in str(e.value)
+
+
+def test_bad_encoder_value():
+  c = tiny_config()
+  c.model.encoder.heads = 3
+  with pytest.raises(ConfigError, match=r"config.model.encoder.heads=3: must divide"):
+    model_config.validate(c)
+
+
+def test_derived_dims():
+  c = tiny_config(width=96, heads=3, fusion="late")
+  d = model_config.dims(c)
+  assert d.decoder.head_dim == 32
+  assert d.decoder.ffn_hidden == 256  # 8/3 * 96 = 256, already a multiple of 64.
+  assert model_config.ffn_hidden(800, 0, 64) == 2176  # 2133.3 rounded up.
+  assert model_config.ffn_hidden(800, 1000, 64) == 1000
+  assert d.encoder.width == 16 and d.patches_per_image == 4
+
+
+def test_modality_ids_match_data_pipeline():
+  modalities = pytest.importorskip("mmscale.data.modalities")
+  assert tuple(modalities.MODALITIES) == model_config.MODALITIES
+
+
+def test_streams_need_an_input_projection_for_their_media():
+  pytest.importorskip("mmscale.data.config")
+  from mmscale.config import base_config
+  c = base_config()
+  model_config.validate(c)  # Default: caption/interleaved/text streams, image projection.
+  c.data.streams.speech = {"source": "procedural", "name": "audio", "weight": 0.0}
+  with pytest.raises(ConfigError, match=r"config.model.modalities=\('image',\): must include "
+                     r"'audio': stream data.streams.speech produces it"):
+    model_config.validate(c)
+  c.model.modalities = ("image", "audio")
+  model_config.validate(c)
