@@ -1,0 +1,74 @@
+"""`mmscale report --root=DIR --out=REPORT_DIR` or `--records=FILE.csv [--fit=FIT.json]`.
+
+Without --fit, each study (one per combination of fusion / ffn / mixture ...) is fitted here with
+mmscale.laws.fit_all; with --fit, the given Fit JSON is drawn as it is.
+"""
+
+import json
+
+from absl import flags
+from etils import epath
+
+from mmscale.errors import UserError
+from mmscale.report import build, table
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("root", None, "Sweep root: the table is collected from its runs.", flag_values=FLAGS)
+flags.DEFINE_string("records", None, "Records table (CSV from mmscale collect).", flag_values=FLAGS)
+flags.DEFINE_string("fit", None, "Fit JSON from `mmscale fit --json` (else fitted here).",
+                    flag_values=FLAGS)
+flags.DEFINE_string("routing", None, "JSON {run_id: {counts: [layer][expert][modality], "
+                    "modalities: [...]}} for MoE runs (read from the records with --root).",
+                    flag_values=FLAGS)
+flags.DEFINE_string("out", None, "Report directory (index.html, PNG + SVG figures).", flag_values=FLAGS)
+flags.DEFINE_string("source", "mean", "Validation source whose loss is fitted, or 'mean' over sources.",
+                    flag_values=FLAGS)
+flags.DEFINE_string("metric", "loss", "Column to fit and draw: loss (nats/token) or bpb.",
+                    flag_values=FLAGS)
+flags.DEFINE_list("group_by", None, "Columns that split runs into studies (default: fusion, ffn, "
+                  "mixture... when they vary; 'none' for one study).", flag_values=FLAGS)
+flags.DEFINE_integer("bootstrap", 0, "Bootstrap resamples per fit (bands on N_opt, D_opt).",
+                     flag_values=FLAGS)
+flags.DEFINE_string("heldout", None, "Hold out runs from the fit: 'largest', a fraction of sizes, or "
+                    "a params threshold (as mmscale fit).", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Bootstrap seed.", flag_values=FLAGS)
+flags.DEFINE_string("title", "mmscale scaling report", "Page title.", flag_values=FLAGS)
+
+
+def _read_json(path, what):
+  path = epath.Path(path)
+  if not path.exists():
+    raise UserError(f"--{what}={path}: no such file")
+  try:
+    return json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise UserError(f"--{what}={path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def main(argv: list[str]) -> int:
+  FLAGS.unparse_flags()
+  FLAGS(argv)
+  if not FLAGS.out:
+    raise UserError("--out=REPORT_DIR is required")
+  if bool(FLAGS.root) == bool(FLAGS.records):
+    raise UserError("give exactly one of --root=SWEEP_DIR or --records=TABLE.csv")
+  out = epath.Path(FLAGS.out)
+  out.mkdir(parents=True, exist_ok=True)
+  if FLAGS.root:
+    print(f"report: collecting {FLAGS.root}", flush=True)
+    records, routing = table.read_root(FLAGS.root, out)
+  else:
+    records, routing = table.read_csv(FLAGS.records), {}
+    routing.update(table.routing_from_table(records))
+  if FLAGS.routing:
+    routing.update(_read_json(FLAGS.routing, "routing"))
+  fit = _read_json(FLAGS.fit, "fit") if FLAGS.fit else None
+  group_by = FLAGS.group_by
+  if group_by is not None and [g.lower() for g in group_by] in ([], ["none"]):
+    group_by = []
+  result = build.build_report(
+      records, out, fit=fit, routing=routing, source=FLAGS.source, metric=FLAGS.metric,
+      group_by=group_by, heldout=FLAGS.heldout, bootstrap=FLAGS.bootstrap, seed=FLAGS.seed,
+      title=FLAGS.title, progress=lambda line: print(line, flush=True))
+  print(f"report: open {result['index']}")
+  return 0

@@ -1,0 +1,73 @@
+"""Evaluating a Fit JSON: the parametric law, its closed-form compute-optimal allocation, parabolas.
+
+L(N, D) = E + A/N^alpha + B/D^beta. Under C = 6ND, minimising L at fixed C gives (Hoffmann et al.
+2022, eq. 4) N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b with a = beta/(alpha+beta),
+b = alpha/(alpha+beta), G = (alpha A / (beta B))^(1/(alpha+beta)).
+"""
+
+import numpy as np
+
+PARAMS = ("E", "A", "B", "alpha", "beta")
+
+
+def has_law(fit) -> bool:
+  return bool(fit) and all(isinstance(fit.get(k), (int, float)) and np.isfinite(fit[k])
+                           for k in PARAMS)
+
+
+def loss(fit, n, d):
+  n, d = np.asarray(n, float), np.asarray(d, float)
+  return fit["E"] + fit["A"] / n ** fit["alpha"] + fit["B"] / d ** fit["beta"]
+
+
+def allocation(fit) -> tuple:
+  """(a, b, G) of the closed-form optimum, from the fit's own fields or its coefficients."""
+  al, be = fit["alpha"], fit["beta"]
+  a = fit.get("a", be / (al + be))
+  b = fit.get("b", al / (al + be))
+  g = fit.get("G") or (al * fit["A"] / (be * fit["B"])) ** (1.0 / (al + be))
+  return a, b, g
+
+
+def optimum(fit, c):
+  """(N_opt, D_opt) at compute c under C = 6ND."""
+  a, b, g = allocation(fit)
+  c = np.asarray(c, float)
+  return g * (c / 6.0) ** a, (c / 6.0) ** b / g
+
+
+def optimum_from_coefficients(sample, c):
+  """Like optimum() but recomputes a, b, G from E/A/B/alpha/beta (for bootstrap samples)."""
+  return optimum({k: sample[k] for k in PARAMS}, c)
+
+
+def bootstrap_samples(fit) -> list:
+  """Per-resample coefficient dicts if the fit kept them (bootstrap.samples), else []."""
+  boot = fit.get("bootstrap") or {}
+  samples = boot.get("samples") or []
+  if isinstance(samples, dict):  # columns {k: [..]} -> rows
+    keys = [k for k in PARAMS if k in samples]
+    samples = [dict(zip(keys, vals)) for vals in zip(*(samples[k] for k in keys))]
+  return [s for s in samples if has_law(s)]
+
+
+def ci95(fit, key):
+  lohi = ((fit.get("bootstrap") or {}).get("ci95") or {}).get(key)
+  return tuple(lohi) if lohi is not None and len(lohi) == 2 else None
+
+
+def parabola_curve(p, n):
+  """Loss predicted by one IsoFLOP parabola at parameter counts n.
+
+  The fitter's form is a bare [c2, c1, c0] (highest power first) in ln N (mmscale.laws.approach2);
+  a dict {"coef": [...], "x": "ln"|"log10"} is also accepted.
+  """
+  if isinstance(p, dict):
+    coef = p.get("coef") or p.get("coeffs") or p.get("poly")
+    x = str(p.get("x", p.get("log", "ln")))
+  else:
+    coef, x = p, "ln"
+  if coef is None or len(coef) != 3:
+    return None
+  logn = np.log(n) if x in ("ln", "log", "loge", "natural") else np.log10(n)
+  return np.polyval(coef, logn)
