@@ -50,9 +50,8 @@ def _one(table, law, n_boot, seed, heldout) -> dict:
   if "frontier" in out:
     out["c"] = out["frontier"]["c"]
   if n_boot:
-    b = boot.bootstrap(N, D, L, n_boot, seed=seed)
-    b.pop("samples")
-    out["bootstrap"] = b
+    # Replicates are kept (a few numbers each) so the report can draw exact bands on N_opt, D_opt.
+    out["bootstrap"] = boot.bootstrap(N, D, L, n_boot, seed=seed)
   if heldout is not None:
     out["heldout"] = evaluate.heldout(N, D, L, heldout)
   if skipped:
@@ -90,6 +89,8 @@ def fit_all(table, law="chinchilla", group_by=(), bootstrap=0, seed=0, heldout=N
   if bootstrap < 0:
     raise UserError(f"--bootstrap={bootstrap}: must be >= 0")
   group_by = [g for g in group_by if g]
+  if "source" not in group_by:
+    table = tbl.average_sources(table)
   out = _one(table, law, bootstrap, seed, heldout) if not group_by else {"law": law}
   if group_by:
     out["group_by"] = list(group_by)

@@ -90,3 +90,32 @@ def compute(table) -> np.ndarray:
   if "flops" in table and table["flops"].dtype.kind == "f" and np.all(np.isfinite(table["flops"])):
     return table["flops"]
   return 6.0 * table["params"] * table["tokens"]
+
+
+AVERAGED = ("loss", "bpb")
+
+
+def average_sources(table) -> dict[str, np.ndarray]:
+  """One row per (run, step) with loss and bpb averaged over the validation sources.
+
+  A collect table has one row per run × eval point × source; fitting those rows together would
+  treat each source as another run of the same (N, D). Averaging is the paper's "AVG" law (Shukor
+  et al. 2025); `--group_by=source` fits each source instead. Tables without a `source` column, or
+  with a single source, are returned unchanged.
+  """
+  if "source" not in table or len(set(table["source"].tolist())) < 2:
+    return table
+  key_cols = [c for c in ("run_id", "step") if c in table] or ["params", "tokens"]
+  keys = [tuple(_fmt(table[c][i]) for c in key_cols) for i in range(n_rows(table))]
+  order, index = [], {}
+  for i, k in enumerate(keys):
+    if k not in index:
+      index[k] = len(order)
+      order.append(i)
+  group = np.array([index[k] for k in keys])
+  out = {c: v[order] for c, v in table.items() if c != "source"}
+  for c in AVERAGED:
+    if c in table and table[c].dtype.kind == "f":
+      out[c] = np.bincount(group, weights=table[c]) / np.bincount(group)
+  out["source"] = np.array(["mean"] * len(order), dtype=str)
+  return out

@@ -65,3 +65,17 @@ def test_compute_prefers_flops_column():
   assert tbl.compute(t)[0] == 36.0
   t["flops"] = np.array([40.0])
   assert tbl.compute(t)[0] == 40.0
+
+
+def test_average_sources_is_the_mean_per_run_and_step():
+  from mmscale.laws import table as tbl
+  t = tbl.from_rows(["run_id", "step", "source", "params", "tokens", "loss"], [
+      ["a", "10", "x", "100", "1000", "3.0"], ["a", "10", "y", "100", "1000", "5.0"],
+      ["a", "20", "x", "100", "2000", "2.0"], ["a", "20", "y", "100", "2000", "4.0"],
+      ["b", "10", "x", "200", "1000", "2.5"], ["b", "10", "y", "200", "1000", "3.5"]])
+  avg = tbl.average_sources(t)
+  assert avg["run_id"].tolist() == ["a", "a", "b"]
+  assert avg["loss"].tolist() == [4.0, 3.0, 3.0]
+  assert avg["tokens"].tolist() == [1000.0, 2000.0, 1000.0]
+  single = tbl.subset(t, t["source"] == "x")
+  assert tbl.average_sources(single) is single
