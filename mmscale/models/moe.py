@@ -2,7 +2,9 @@
 
 MoEFeedForward: E SwiGLU experts, a softmax router, top-k token choice (top-k weights renormalised
 when k > 1, Switch-style raw probability when k = 1 so the router gets a gradient). Two modes:
-  dropless  tokens sorted by expert and run as one grouped matmul (jax.lax.ragged_dot);
+  dropless  tokens sorted by expert and run as one grouped matmul: jax.lax.ragged_dot, or on CPU
+            (model.moe.grouped_matmul) a MegaBlocks-style block-sparse scan, since XLA:CPU's
+            ragged_dot multiplies every row by every expert;
   capacity  each expert takes at most ceil(cf * L * k / E) assignments per sequence (priority: first
             choices, then position), the rest dropped and counted. Per sequence, so what is dropped
             does not depend on how the batch is sharded.
@@ -23,6 +25,7 @@ from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 from mmscale import parallel
+from mmscale.errors import ConfigError
 from mmscale.models import layers
 from mmscale.models import moe_config
 from mmscale.models.config import MODALITIES, ffn_hidden
@@ -62,18 +65,155 @@ class _Experts(nnx.Module):
 
 # -- local (per-device) expert computation -------------------------------------------------------
 
-def _grouped_swiglu(xs, sizes, wg, wu, wd):
-  """Rows of xs sorted by group, `sizes` rows per group; rows past sum(sizes) come out zero."""
+def _sizes(ids, n):
+  return jnp.sum(ids[:, None] == jnp.arange(n, dtype=ids.dtype), axis=0, dtype=jnp.int32)
+
+
+def _ragged_swiglu(x, rows, se, wg, wu, wd):
+  xs = x[rows]
+  sizes = _sizes(se, wg.shape[0])
   g = jax.lax.ragged_dot(xs, wg, sizes)
   u = jax.lax.ragged_dot(xs, wu, sizes)
   return jax.lax.ragged_dot(jax.nn.silu(g) * u, wd, sizes)
 
 
-def _sizes(ids, n):
-  return jnp.sum(ids[:, None] == jnp.arange(n, dtype=ids.dtype), axis=0, dtype=jnp.int32)
+def block_size(rows, groups, size=0):
+  """Rows per block: `size`, or (0) a power of two in [16, 128] near rows / (4 * groups).
+
+  Each group pads to a whole number of blocks (about groups * b / 2 wasted rows), and larger
+  blocks are more efficient matmuls; the rule keeps the padding near a tenth of the rows.
+  """
+  if size:
+    return int(size)
+  return int(min(128, max(16, 2 ** int(math.log2(max(rows // (4 * groups), 1))))))
 
 
-def _dropless(x, idx, w, keep, ws, ep, axis):
+def _block_layout(se, n, b):
+  """Sorted group ids se [R] (n = not routed, sorted last) -> MegaBlocks layout.
+
+  Each group's rows start a fresh block of b rows; returns the padded slot of each row (nb * b
+  for rows not routed), the group of each block, and the number of blocks in use. The static
+  block count ceil(R / b) + n bounds the padded total, so no row is ever dropped.
+  """
+  r = se.shape[0]
+  nb = -(-r // b) + n
+  sizes = _sizes(se, n)
+  padded = (sizes + b - 1) // b * b
+  pend = jnp.cumsum(padded)
+  shift = (pend - padded) - (jnp.cumsum(sizes) - sizes)  # Padded start - packed start, per group.
+  routed = se < n
+  slot = jnp.where(routed, jnp.arange(r) + shift[jnp.minimum(se, n - 1)], nb * b)
+  bid = jnp.sum(jnp.arange(nb)[:, None] * b >= pend[None, :], axis=1, dtype=jnp.int32)
+  return slot, jnp.minimum(bid, n - 1), pend[-1] // b
+
+
+def _dsilu(g):
+  s = jax.nn.sigmoid(g)
+  return s * (1 + g * (1 - s))
+
+
+def _zeros(shape, dtype, *refs):
+  """Zeros that vary over the shard_map axes the refs vary over (cond branches must agree)."""
+  z = jnp.zeros(shape, dtype)
+  for r in refs:
+    z = z + jnp.zeros_like(r, dtype=dtype).reshape(-1)[0]
+  return z
+
+
+def _blocks_fwd(xb, bid, used, wg, wu, wd):
+  refs = (xb, bid, used, wg, wu, wd)
+  def block(x, i):
+    g, u = x @ wg[i], x @ wu[i]
+    return (jax.nn.silu(g) * u) @ wd[i], g, u
+
+  def body(_, inp):
+    n, x, i = inp
+    zeros = (_zeros(x.shape, x.dtype, *refs),) + (_zeros(x.shape[:1] + wg.shape[2:], x.dtype,
+                                                           *refs),) * 2
+    return None, jax.lax.cond(n < used, block, lambda x, i: zeros, x, i)  # Skip unused blocks.
+
+  _, (yb, g, u) = jax.lax.scan(body, None, (jnp.arange(xb.shape[0]), xb, bid))
+  return yb, (xb, bid, used, g, u, wg, wu, wd)
+
+
+def _blocks_bwd(res, dy):
+  xb, bid, used, g, u, wg, wu, wd = res
+  refs = res + (dy,)
+  f32 = dict(preferred_element_type=jnp.float32)
+
+  def block(acc, x, i, g, u, dy):
+    agg, agu, agd = acc
+    s = jax.nn.silu(g)
+    dh = dy @ wd[i].T
+    dg, du = (dh * u * _dsilu(g)).astype(x.dtype), (dh * s).astype(x.dtype)
+    # Only this block's expert slice of the accumulators changes (in place in the while loop).
+    agd = agd.at[i].add(jnp.dot((s * u).T, dy, **f32))
+    agg = agg.at[i].add(jnp.dot(x.T, dg, **f32))
+    agu = agu.at[i].add(jnp.dot(x.T, du, **f32))
+    return (agg, agu, agd), dg @ wg[i].T + du @ wu[i].T
+
+  def body(acc, inp):
+    n, *blk = inp
+    skip = lambda acc, x, *_: (acc, _zeros(x.shape, x.dtype, *refs))
+    return jax.lax.cond(n < used, block, skip, acc, *blk)
+
+  acc = tuple(_zeros(w.shape, jnp.float32, *refs) for w in (wg, wu, wd))
+  (agg, agu, agd), dx = jax.lax.scan(body, acc, (jnp.arange(xb.shape[0]), xb, bid, g, u, dy))
+  return dx, None, None, agg.astype(wg.dtype), agu.astype(wu.dtype), agd.astype(wd.dtype)
+
+
+@jax.custom_vjp
+def _blocks_swiglu_core(xb, bid, used, wg, wu, wd):
+  return _blocks_fwd(xb, bid, used, wg, wu, wd)[0]
+
+
+_blocks_swiglu_core.defvjp(_blocks_fwd, _blocks_bwd)
+
+
+def _blocks_swiglu(x, rows, se, wg, wu, wd, *, block=0):
+  """Block-sparse grouped SwiGLU: each b-row block runs only its own expert's weights.
+
+  A scan over blocks with a hand-written backward: the automatic transpose of `w[i]` in a scan
+  adds a full-size zero-padded gradient per block, while this one updates one expert's slice.
+  """
+  n = wg.shape[0]
+  b = block_size(rows.shape[0], n, block)
+  slot, bid, used = _block_layout(se, n, b)
+  nb = bid.shape[0]
+  # Row of x behind each padded slot (x.shape[0] = padding: out of range, gathers zeros).
+  src = jnp.full((nb * b,), x.shape[0], rows.dtype).at[slot].set(rows, mode="drop")
+  xb = x.at[src].get(mode="fill", fill_value=0).reshape(nb, b, -1)
+  # Under shard_map every float input must vary over the same mesh axes, so that each cotangent
+  # from the hand-written backward has its primal's type; the automatic transpose of this add
+  # then does the psum over the axes a weight was replicated on.
+  vary = _zeros((), xb.dtype, xb, bid, used, wg, wu, wd)
+  xb, wg, wu, wd = (t + vary for t in (xb, wg, wu, wd))
+  yb = _blocks_swiglu_core(xb, bid, used, wg, wu, wd).reshape(nb * b, -1)
+  return yb.at[slot].get(mode="fill", fill_value=0)
+
+
+def grouped_matmul(name="auto") -> str:
+  """model.moe.grouped_matmul -> "blocks" | "ragged_dot"; auto picks by jax's default backend.
+
+  XLA:CPU lowers ragged_dot to a dense product with every group (E x the expert FLOPs), so CPU
+  gets the block-sparse scan; GPU/TPU have real grouped-matmul kernels for ragged_dot.
+  """
+  if name == "auto":
+    return "blocks" if jax.default_backend() == "cpu" else "ragged_dot"
+  if name not in moe_config.GROUPED_MATMULS[1:]:
+    raise ConfigError("model.moe.grouped_matmul", name,
+                      f"must be one of {', '.join(map(repr, moe_config.GROUPED_MATMULS))}")
+  return name
+
+
+def _grouped_swiglu(x, rows, se, ws, grouped, block):
+  """FFN_se[i](x[rows[i]]) for group ids se sorted ascending (ws[0].shape[0] = not routed: 0)."""
+  if grouped == "blocks":
+    return _blocks_swiglu(x, rows, se, *ws, block=block)
+  return _ragged_swiglu(x, rows, se, *ws)
+
+
+def _dropless(x, idx, w, keep, ws, ep, axis, grouped, block):
   """x [B,L,D]; idx/w/keep [B,L,k] (global expert ids); ws local expert weights [E_loc, ...]."""
   b, l, d = x.shape
   k = idx.shape[-1]
@@ -82,21 +222,20 @@ def _dropless(x, idx, w, keep, ws, ep, axis):
   eid = jnp.where(keep, idx, e_loc * ep).reshape(-1)  # Not routed -> sentinel, sorted last.
   order = jnp.argsort(eid, stable=True)
   se, tok = eid[order], order // k
-  xs = x2[tok]
   if ep == 1:
-    ys = _grouped_swiglu(xs, _sizes(se, e_loc), *ws)
+    ys = _grouped_swiglu(x2, tok, se, ws, grouped, block)
   else:
     a = se.shape[0]
     dest = se // e_loc  # Device (along "expert") holding each assignment's expert; ep = none.
     per_dest = _sizes(dest, ep)
     rank = jnp.arange(a) - (jnp.cumsum(per_dest) - per_dest)[jnp.minimum(dest, ep - 1)]
     # Worst case every assignment goes to one device: `a` rows per destination.
-    send = jnp.zeros((ep, a, d), xs.dtype).at[dest, rank].set(xs, mode="drop")
+    send = jnp.zeros((ep, a, d), x2.dtype).at[dest, rank].set(x2[tok], mode="drop")
     send_e = jnp.full((ep, a), e_loc, se.dtype).at[dest, rank].set(se % e_loc, mode="drop")
     recv = jax.lax.all_to_all(send, axis, 0, 0, tiled=True).reshape(ep * a, d)
     recv_e = jax.lax.all_to_all(send_e, axis, 0, 0, tiled=True).reshape(ep * a)
     o2 = jnp.argsort(recv_e, stable=True)
-    yr = _grouped_swiglu(recv[o2], _sizes(recv_e, e_loc), *ws)
+    yr = _grouped_swiglu(recv, o2, recv_e[o2], ws, grouped, block)
     yr = jnp.zeros_like(yr).at[o2].set(yr).reshape(ep, a, d)
     back = jax.lax.all_to_all(yr, axis, 0, 0, tiled=True)
     ys = back.at[dest, rank].get(mode="fill", fill_value=0)
@@ -128,7 +267,7 @@ def _capacity(x, idx, w, keep, pos, ws, ep, axis, cap):
   return jnp.sum(ys * w[..., None].astype(ys.dtype), axis=2)
 
 
-def _local(x, idx, w, keep, pos, *ws, mode, ep, axis, replicated, cap):
+def _local(x, idx, w, keep, pos, *ws, mode, ep, axis, replicated, cap, grouped, block):
   if replicated:
     # Tokens are the same on every expert device (the batch is too small to split over it): each
     # device runs only its own experts, and the partial outputs are summed.
@@ -140,20 +279,21 @@ def _local(x, idx, w, keep, pos, *ws, mode, ep, axis, replicated, cap):
   else:
     ep_, axis_ = ep, axis
   if mode == "dropless":
-    y = _dropless(x, idx, w, keep, ws, ep_, axis_)
+    y = _dropless(x, idx, w, keep, ws, ep_, axis_, grouped, block)
   else:
     y = _capacity(x, idx, w, keep, pos, ws, ep_, axis_, cap)
   return jax.lax.psum(y, axis) if replicated else y
 
 
-def expert_ffn(x, idx, w, keep, pos, ws, *, mode="dropless", cap=0, shard_experts=True):
+def expert_ffn(x, idx, w, keep, pos, ws, *, mode="dropless", cap=0, shard_experts=True,
+               grouped="auto", block=0):
   """Runs the routed assignments through the experts: y[t] = sum_j w[t,j] * FFN_idx[t,j](x[t]).
 
   Without a mesh (or on one device) this is the local computation. Under an active mesh the
   tokens are split over the batch axes and, when `shard_experts` and the expert axis is > 1, the
   experts over "expert".
   """
-  kw = dict(mode=mode, cap=cap)
+  kw = dict(mode=mode, cap=cap, grouped=grouped_matmul(grouped), block=block)
   mesh = jax.sharding.get_abstract_mesh()
   if mesh.empty or mesh.size == 1:
     return _local(x, idx, w, keep, pos, *ws, ep=1, axis=None, replicated=False, **kw)
@@ -218,6 +358,8 @@ class MoEFeedForward(nnx.Module):
     self.dtype = jnp.dtype(dtype) if dtype is not None else _dtype(config)
     self.n_experts, self.top_k = int(c.experts), int(c.top_k)
     self.mode, self.capacity_factor = str(c.mode), float(c.capacity_factor)
+    self.grouped = dict(grouped=str(c.get("grouped_matmul", "auto")),
+                        block=int(c.get("block_size", 0)))
     self.router = layers.param(rngs, layers.fan_in_init(scale, 1), (width, self.n_experts),
                                ("embed", None))
     self.experts = _Experts(self.n_experts, width, hidden, "expert", rngs=rngs, scale=scale)
@@ -242,7 +384,8 @@ class MoEFeedForward(nnx.Module):
                                         self.top_k, mode=self.mode,
                                         capacity_factor=self.capacity_factor)
     h = x.astype(self.dtype)
-    y = expert_ffn(h, idx, w, keep, pos, self.experts.weights(self.dtype), mode=self.mode, cap=cap)
+    y = expert_ffn(h, idx, w, keep, pos, self.experts.weights(self.dtype), mode=self.mode, cap=cap,
+                   **self.grouped)
     if self.shared is not None:
       y = y + self.shared(h)
     return y, aux
@@ -259,6 +402,9 @@ class ModalityFeedForward(nnx.Module):
     self.dtype = jnp.dtype(dtype) if dtype is not None else _dtype(config)
     self.group_of_modality = _group_of_modality(config)
     n = len(moe_config.routing_groups(config))
+    c = m.get("moe", None) or {}
+    self.grouped = dict(grouped=str(c.get("grouped_matmul", "auto")),
+                        block=int(c.get("block_size", 0)))
     self.ffns = _Experts(n, width, hidden, None, rngs=rngs, scale=scale)
 
   def __call__(self, x, modality, valid):
@@ -266,7 +412,7 @@ class ModalityFeedForward(nnx.Module):
     w = jnp.ones(idx.shape, jnp.float32)
     keep = valid[..., None]
     y = expert_ffn(x.astype(self.dtype), idx, w, keep, jnp.zeros_like(idx),
-                   self.ffns.weights(self.dtype), shard_experts=False)
+                   self.ffns.weights(self.dtype), shard_experts=False, **self.grouped)
     return y, {}
 
 

@@ -9,6 +9,7 @@ from mmscale.errors import ConfigError
 
 MODES = ("dropless", "capacity")
 ROUTINGS = ("agnostic", "aware")
+GROUPED_MATMULS = ("auto", "ragged_dot", "blocks")
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -18,6 +19,12 @@ def defaults() -> ml_collections.ConfigDict:
   c.expert_hidden = 0  # SwiGLU hidden size of each expert; 0 = the dense FFN's (model.ffn_hidden).
   c.mode = "dropless"  # dropless: grouped matmul, nothing dropped | capacity: fixed expert buffers.
   c.capacity_factor = 1.25  # capacity: slots per expert and sequence = ceil(cf * L * top_k / E).
+  # Dropless grouped matmul. ragged_dot: jax.lax.ragged_dot (real grouped kernels on GPU/TPU, but
+  # XLA:CPU computes every row with every expert, E x the FLOPs) | blocks: tokens padded per expert
+  # to blocks of block_size rows, a scan runs each block with its expert's weights (MegaBlocks)
+  # | auto: blocks on CPU, ragged_dot elsewhere. Same values and gradients either way.
+  c.grouped_matmul = "auto"
+  c.block_size = 0  # blocks: rows per block; 0 = a power of two in [16, 128] from tokens / experts.
   c.lb_weight = 0.01  # Switch load-balancing loss weight (Fedus et al. 2022).
   c.z_weight = 1e-3  # Router z-loss weight (Zoph et al. 2022).
   c.shared_expert = False  # A dense SwiGLU applied to every token next to the routed experts.
@@ -55,6 +62,11 @@ def validate(config) -> None:
   if c.mode not in MODES:
     raise ConfigError("model.moe.mode", c.mode, f"must be one of {', '.join(map(repr, MODES))}")
   _real("model.moe.capacity_factor", c.capacity_factor, 0, strict=True)
+  grouped = c.get("grouped_matmul", "auto")
+  if grouped not in GROUPED_MATMULS:
+    raise ConfigError("model.moe.grouped_matmul", grouped,
+                      f"must be one of {', '.join(map(repr, GROUPED_MATMULS))}")
+  _int("model.moe.block_size", c.get("block_size", 0), minimum=0)
   _real("model.moe.lb_weight", c.lb_weight, 0, strict=False)
   _real("model.moe.z_weight", c.z_weight, 0, strict=False)
   if not isinstance(c.shared_expert, bool):
