@@ -82,6 +82,21 @@ def _summarise(sums: dict, media_objective: bool) -> dict:
   return out
 
 
+def _codebook_sample(config, process_index, process_count, per_code: int = 4, max_batches: int = 64):
+  """Training batches for fitting the VQ codebook: ~`per_code` media patches per code.
+
+  Drawn from a separate iterator with the run's seed, so the codebook is a pure function of the
+  config and the training iterator itself is not advanced.
+  """
+  it = pipeline.make_train_iterator(config, process_index, process_count)
+  want, have, batches = per_code * int(config.model.vq_codebook_size), 0, []
+  while have < want and len(batches) < max_batches:
+    b = next(it)
+    batches.append(b)
+    have += int(np.sum((b["modality"] > 0) & (b["segment_ids"] > 0)))
+  return batches
+
+
 class Trainer:
   """Holds the compiled steps, the state and the data of one run."""
 
@@ -97,7 +112,7 @@ class Trainer:
     from mmscale import models  # Heavy; imported with the mesh active below.
 
     with jax.set_mesh(self.mesh):
-      sample = [b for batches in self.eval_data.values() for b in batches[:1]]
+      sample = _codebook_sample(config, pi, pc) if config.model.image_loss == "vq" else None
       model = models.build_model(config, nnx.Rngs(config.seed), sample_batches=sample)
       parallel.shard_model(model, self.mesh)
       graphdef, params, rest = nnx.split(model, nnx.Param, ...)
