@@ -5,6 +5,8 @@ Every parameter carries logical axis names in its `out_sharding` metadata ("voca
 mesh axes, so eager sharding is off here: mmscale/parallel.py maps names to the mesh and shards.
 """
 
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -32,9 +34,14 @@ class Dense(nnx.Module):
     self.kernel = param(rngs, fan_in_init(scale, self.n_in), shape_in + shape_out, names)
 
   def __call__(self, x):
-    axes = tuple(range(x.ndim - self.n_in, x.ndim))
-    return jnp.tensordot(x.astype(self.dtype), self.kernel[...].astype(self.dtype),
-                         axes=(axes, tuple(range(self.n_in))))
+    # One 2-D matmul over flattened leading dims: XLA:CPU's backward of a tensordot with several
+    # batch-like dims is 1.4-2.7x slower than the same product on [tokens, features].
+    kernel = self.kernel[...].astype(self.dtype)
+    lead, k_in = x.shape[:x.ndim - self.n_in], kernel.shape[:self.n_in]
+    k_out = kernel.shape[self.n_in:]
+    x2 = x.astype(self.dtype).reshape(math.prod(lead), math.prod(k_in))
+    y = x2 @ kernel.reshape(math.prod(k_in), math.prod(k_out))
+    return y.reshape(*lead, *k_out)
 
 
 class Embed(nnx.Module):
