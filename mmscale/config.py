@@ -9,6 +9,7 @@ the first bad value into a one-line `ConfigError` naming the key, the value and 
 
 import math
 import numbers
+import os
 
 import ml_collections
 
@@ -155,7 +156,12 @@ def config_hash(config) -> str:
   import hashlib
   import json
 
-  blob = json.dumps(config.to_dict(), sort_keys=True, default=str)
+  d = config.to_dict()
+  if d.get("train", {}).get("init_from"):
+    # A branch names its trunk by directory; the root it lives under may move (or be mounted
+    # elsewhere on another host) without changing what the run is.
+    d["train"]["init_from"] = os.path.basename(os.path.normpath(d["train"]["init_from"]))
+  blob = json.dumps(d, sort_keys=True, default=str)
   return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 

@@ -67,6 +67,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.audio = ml_collections.ConfigDict(dict(
       sample_rate=8000, n_mels=16, frame_ms=32, hop_ms=16, patch_frames=3, max_seconds=4.0))
   c.shuffle = True
+  c.host_split = "rows"  # Multi-host: "rows" of one global batch (= single-process result) or "examples".
   c.on_corrupt = "skip"  # A record that cannot be decoded: "skip" (counted) or "error".
   c.num_threads = 0  # Grain read threads; 0 = in the consumer thread (best for in-memory data).
   c.prefetch = 0  # Batches prepared ahead in a background thread (0 = none).
@@ -178,6 +179,7 @@ def validate(config) -> None:
     _int(f"data.{k}", d[k], low=0)
   _one_of("data.tokenizer", d.tokenizer, TOKENIZERS)
   _one_of("data.mix_by", d.mix_by, MIX_BY)
+  _one_of("data.host_split", d.host_split, ("rows", "examples"))
   _one_of("data.on_corrupt", d.on_corrupt, ON_CORRUPT)
   mods = tuple(d.modalities)
   if not mods or "text" not in mods:

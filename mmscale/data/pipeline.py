@@ -1,6 +1,7 @@
 """The data pipeline: per-stream Grain MapDatasets -> Grain mixing -> packing -> batches.
 
   stream s:  source (docs -> tokenized, cached) . shuffle(seed, s) . repeat() . [process::count]
+             (host_split="examples"; with "rows" every process packs the global batch, keeps its rows)
   mixture:   grain.MapDataset.mix(streams, weights)   (weights / mean length when mix_by=tokens)
   batches:   .to_iter_dataset() -> PackIterDataset (mmscale/data/packing.py) -> [prefetch]
 
@@ -58,8 +59,8 @@ def mean_lengths(datasets, k: int) -> list[float]:
 class DataIterator:
   """Batches of one process with JSON state and the realised mixture shares."""
 
-  def __init__(self, ds, names, token_sources):
-    self._ds, self._names, self._sources = ds, names, token_sources
+  def __init__(self, ds, names, token_sources, rows: slice = slice(None)):
+    self._ds, self._names, self._sources, self._rows = ds, names, token_sources, rows
     self._it = iter(ds)
     self._reset_counts()
 
@@ -80,7 +81,7 @@ class DataIterator:
     self._examples += np.bincount(b["stream"][valid & (b["positions"] == 0)], minlength=n)
     self._modality += np.bincount(b["modality"][valid], minlength=len(MODALITIES))
     self._step += 1
-    return b
+    return {k: v[self._rows] for k, v in b.items()}
 
   def get_state(self) -> dict:
     return {"grain": self._it.get_state(), "step": self._step,
@@ -105,10 +106,24 @@ class DataIterator:
             "corrupt_records": int(sum(s.corrupt for s in self._sources))}
 
 
+def _split(config, process_index, process_count):
+  """-> (example slice (start, step), rows packed per batch, rows this process keeps).
+
+  host_split="rows": every process packs the same global batch and keeps its block of rows, so a
+  multi-host run computes exactly what one process would (losses equal 1 x 8 devices).
+  host_split="examples": each process reads and packs only every process_count-th example, so
+  reading scales with the hosts, but the batches differ from a single-process run's.
+  """
+  rows = _rows(config, process_index, process_count)
+  if config.data.host_split == "rows":
+    return (0, 1), config.data.batch_size, slice(process_index * rows, (process_index + 1) * rows)
+  return (process_index, process_count), rows, slice(None)
+
+
 def make_train_iterator(config, process_index: int = 0, process_count: int = 1) -> DataIterator:
   data_config.validate(config)
   d = config.data
-  rows = _rows(config, process_index, process_count)
+  (start, step), rows, keep = _split(config, process_index, process_count)
   tok = tokenizers.get_tokenizer(config)
   names = stream_names(config)
   weights = data_config.stream_weights(config)
@@ -131,12 +146,12 @@ def make_train_iterator(config, process_index: int = 0, process_count: int = 1) 
     w = w / np.array(mean_lengths(datasets, d.estimate_examples))
   # Grain scales the smallest proportion to 100 and truncates to int; pre-scale for precision.
   w = (w / w.min() * 10_000).tolist()
-  sharded = [ds[process_index::process_count] for ds in datasets]
+  sharded = [ds[start::step] for ds in datasets]
   mixed = grain.MapDataset.mix(sharded, w) if len(sharded) > 1 else sharded[0]
   ds = packing.PackIterDataset(mixed.to_iter_dataset(_read_options(d)), rows, d.seq_len, d.patch_dim)
   if d.prefetch:
     ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=d.prefetch)
-  return DataIterator(ds, names, token_sources)
+  return DataIterator(ds, names, token_sources, keep)
 
 
 def make_eval_batches(config, stream: str, process_index: int = 0, process_count: int = 1,
@@ -147,17 +162,17 @@ def make_eval_batches(config, stream: str, process_index: int = 0, process_count
   names = stream_names(config)
   if stream not in names:
     raise UserError(f"unknown stream {stream!r}; streams are {', '.join(names)}")
-  rows = _rows(config, process_index, process_count)
+  (start, step), rows, keep = _split(config, process_index, process_count)
   if num_batches is None:
     num_batches = int(config.train.get("eval_batches", 4)) if "train" in config else 4
   tok = tokenizers.get_tokenizer(config)
   src = sources.TokenizedSource(sources.make_docs(config, stream, d.streams[stream].eval_split), tok,
                                 d, names.index(stream), stream)
-  ds = grain.MapDataset.source(src)[process_index::process_count]
+  ds = grain.MapDataset.source(src)[start::step]
   it = iter(packing.PackIterDataset(ds.to_iter_dataset(_read_options(d)), rows, d.seq_len, d.patch_dim))
   out = []
   for b in it:
-    out.append(b)
+    out.append({k: v[keep] for k, v in b.items()})
     if len(out) == num_batches:
       break
   return out

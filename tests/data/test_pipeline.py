@@ -101,8 +101,24 @@ def test_processes_split_rows_and_differ(config):
     pipeline.make_train_iterator(config, 0, 3)
 
 
+def test_rows_split_is_the_single_process_batch(config):
+  """host_split="rows" (default): 2 processes' rows together are exactly the 1-process batch, so a
+  multi-host run computes the same losses as one process with all the devices."""
+  assert config.data.host_split == "rows"
+  one = pipeline.make_train_iterator(config)
+  two = [pipeline.make_train_iterator(config, p, 2) for p in range(2)]
+  for _ in range(3):
+    whole, parts = next(one), [next(it) for it in two]
+    for k in whole:
+      np.testing.assert_array_equal(whole[k], np.concatenate([parts[0][k], parts[1][k]]))
+  ev = pipeline.make_eval_batches(config, "caption")
+  ev2 = [pipeline.make_eval_batches(config, "caption", p, 2) for p in range(2)]
+  np.testing.assert_array_equal(ev[0]["tokens"], np.concatenate([ev2[0][0]["tokens"], ev2[1][0]["tokens"]]))
+
+
 def test_two_processes_see_each_example_of_an_epoch_once(shard_dir):
   config = make_config()
+  config.data.host_split = "examples"  # Each process reads its own share of the examples.
   config.data.streams = {"docs": data_config.stream("array_record", path=str(shard_dir))}
   tok = tokenizers.ByteTokenizer()
   seen = []

@@ -1,0 +1,125 @@
+"""`mmscale sweep | status | collect`.
+
+  mmscale sweep --config=experiments/STUDY.py[:arg] --root=DIR [--launcher=local|slurm|tpu]
+                [--workers=N] [--dry-run] [--config.a.b=value ...]
+  mmscale status --root=DIR [--json]
+  mmscale collect --root=DIR --out=records.csv
+"""
+
+import importlib
+import json
+import os
+import sys
+
+from absl import flags, logging
+from ml_collections import config_flags
+
+from mmscale.errors import UserError
+
+FLAGS = flags.FlagValues()
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Study file with get_config(arg) and get_grid(arg), e.g. "
+    "experiments/tiny_isoflop.py; leaves of the base config can be overridden (--config.seed=1).",
+    flag_values=FLAGS, lock_config=False)
+_ROOT = flags.DEFINE_string("root", None, "Sweep root: one directory per run.", flag_values=FLAGS)
+_LAUNCHER = flags.DEFINE_enum("launcher", "local", ["local", "slurm", "tpu"], "Where to run.",
+                              flag_values=FLAGS)
+_WORKERS = flags.DEFINE_integer("workers", 1, "Worker processes (local), array tasks (slurm).",
+                                lower_bound=1, flag_values=FLAGS)
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the plan (runs, N, D, C, est. time) only.",
+                             flag_values=FLAGS)
+_RETRY = flags.DEFINE_bool("retry_failed", False, "Run failed runs again.", flag_values=FLAGS)
+_TRAIN_FN = flags.DEFINE_string("train_fn", "mmscale.train.loop:train",
+                                "module:function that trains one run (config, workdir).",
+                                flag_values=FLAGS)
+_POLL = flags.DEFINE_float("poll_s", 2.0, "Seconds between checks while waiting on other workers.",
+                           flag_values=FLAGS)
+_WAIT = flags.DEFINE_bool("wait", False, "slurm/tpu: wait until the jobs finish.", flag_values=FLAGS)
+_PARTITION = flags.DEFINE_string("partition", "", "slurm: partition.", flag_values=FLAGS)
+_TIMEOUT = flags.DEFINE_integer("timeout_min", 60 * 24, "slurm: time limit per task (minutes).",
+                                flag_values=FLAGS)
+_SLURM_ARGS = flags.DEFINE_string("slurm_args", "", "slurm: extra sbatch parameters as JSON, "
+                                  "e.g. '{\"gpus_per_node\": 8}'.", flag_values=FLAGS)
+_TPU = flags.DEFINE_string("tpu", "", "tpu: TPU VM name.", flag_values=FLAGS)
+_ZONE = flags.DEFINE_string("zone", "", "tpu: zone.", flag_values=FLAGS)
+_PROJECT = flags.DEFINE_string("project", "", "tpu: GCP project.", flag_values=FLAGS)
+_REPO = flags.DEFINE_string("repo_dir", "", "tpu: checkout of this repo on the hosts (default: "
+                            "the local path).", flag_values=FLAGS)
+_JSON = flags.DEFINE_bool("json", False, "status: print JSON.", flag_values=FLAGS)
+_OUT = flags.DEFINE_string("out", None, "collect: output CSV.", flag_values=FLAGS)
+
+
+def parse(argv: list[str]) -> None:
+  """Parses argv; config_flags reads --config.* overrides from sys.argv, so it is swapped in."""
+  argv = [a.replace("--dry-run", "--dry_run") if a.startswith("--dry-run") else a for a in argv]
+  FLAGS.unparse_flags()
+  saved = sys.argv
+  sys.argv = list(argv)
+  try:
+    FLAGS(argv)
+  except flags.Error as e:
+    raise UserError(str(e).splitlines()[0]) from None
+  finally:
+    sys.argv = saved
+
+
+def _root() -> str:
+  if not _ROOT.value:
+    raise UserError("--root is required (the sweep directory)")
+  return _ROOT.value
+
+
+def sweep() -> int:
+  from mmscale.sweep import plan, registry, study as study_lib
+
+  if _CONFIG.value is None:
+    raise UserError("--config is required, e.g. --config=experiments/tiny_isoflop.py")
+  path, arg = study_lib.split_arg(FLAGS["config"].config_filename)
+  root = _root()
+  study = study_lib.build(path, arg, _CONFIG.value)
+  if _DRY_RUN.value:
+    print(plan.format_plan(study, root, _WORKERS.value))
+    if _LAUNCHER.value == "tpu":  # Show the commands too; the manifest path is where it will be.
+      from launch import tpu
+      manifest = plan.manifest_path(root, path, study.specs)
+      tpu.launch(root, manifest, _WORKERS.value, _TRAIN_FN.value, tpu=_TPU.value, zone=_ZONE.value,
+                 project=_PROJECT.value, repo_dir=_REPO.value, dry_run=True)
+    return 0
+  registry.write_specs(root, study.specs)
+  manifest = plan.write_manifest(root, path, study.specs)
+  for note in study.notes:
+    logging.info("grid: %s", note)
+  launcher = importlib.import_module(f"launch.{_LAUNCHER.value}")
+  extra = json.loads(_SLURM_ARGS.value) if _SLURM_ARGS.value else {}
+  rc = launcher.launch(root, manifest, _WORKERS.value, _TRAIN_FN.value,
+                       retry_failed=_RETRY.value, poll_s=_POLL.value, wait=_WAIT.value,
+                       partition=_PARTITION.value, timeout_min=_TIMEOUT.value, slurm_args=extra,
+                       tpu=_TPU.value, zone=_ZONE.value, project=_PROJECT.value,
+                       repo_dir=_REPO.value)
+  if _LAUNCHER.value == "local":
+    from mmscale.sweep import status
+    rows = status.table(root)
+    ids = set(json.load(open(manifest))["run_ids"])
+    print(status.format_table([r for r in rows if r["run_id"] in ids]))
+  return rc
+
+
+def main(argv: list[str]) -> int:
+  parse(argv)
+  logging.set_verbosity(logging.INFO)
+  command = argv[0].removeprefix("mmscale-")
+  if command == "sweep":
+    return sweep()
+  if command == "status":
+    from mmscale.sweep import status
+    rows = status.table(_root())
+    print(json.dumps(rows, indent=1) if _JSON.value else status.format_table(rows))
+    return 0
+  if command == "collect":
+    from mmscale.sweep import collect
+    if not _OUT.value:
+      raise UserError("--out is required (the CSV to write)")
+    n = collect.collect(_root(), _OUT.value)
+    print(f"wrote {n} rows to {_OUT.value}")
+    return 0
+  raise UserError(f"mmscale.sweep.cli serves sweep, status and collect, not {argv[0]!r}")

@@ -1,0 +1,193 @@
+"""IsoFLOP grid: budgets x sizes (x study axes) -> cells with tokens, steps and FLOPs.
+
+A study file has `get_config(arg)` (the full base run config) and `get_grid(arg)` (a dict or
+ConfigDict with these fields):
+
+  budgets           FLOP budgets, e.g. (1e12, 3e12, 1e13); or budget_range = (lo, hi, num), log-spaced
+  sizes             {name: overrides} per model size, overrides nested ({"model": {"width": 64}})
+                    or dotted ({"model.width": 64}) - (width at fixed depth, or
+                    any shape rule written out), in order
+  batch_rule        optional callable(params) -> data.batch_size     (per-size batch rule)
+  lr_rule           optional callable(params) -> train.lr            (per-size learning-rate rule)
+  axes              optional {axis: {value: overrides}} crossed with the grid
+                    (a mixture axis, an architecture axis, ...); each becomes a run tag
+  flops             key of mmscale.flops.flops_per_token: "6N" (C = 6ND) or an exact variant
+  params_key        which parameter count the tokens-per-param constraint uses ("params")
+  min_steps         cells with fewer training steps are dropped with a note
+  tokens_per_param  (lo, hi): cells outside the range are dropped with a note
+  cooldown          True: one constant-LR trunk per size + a cool-down branch per budget
+  flops_per_second  throughput used for the estimated time in --dry-run
+  name              readable prefix of the run names
+
+Budgets are exact FLOPs; the tokens of a cell are C / flops_per_token rounded up to whole steps,
+so the realised C is reported next to the nominal budget.
+"""
+
+import dataclasses
+import itertools
+import math
+from typing import Callable
+
+import ml_collections
+import numpy as np
+
+from mmscale.errors import UserError
+
+
+@dataclasses.dataclass
+class Grid:
+  name: str = "study"
+  budgets: tuple = ()
+  budget_range: tuple = ()
+  sizes: dict = dataclasses.field(default_factory=dict)
+  batch_rule: Callable | None = None
+  lr_rule: Callable | None = None
+  axes: dict = dataclasses.field(default_factory=dict)
+  flops: str = "6N"
+  params_key: str = "params"
+  min_steps: int = 1
+  tokens_per_param: tuple = ()
+  cooldown: bool = False
+  flops_per_second: float = 1e10
+
+
+def make_grid(user, where: str = "grid") -> Grid:
+  """A Grid from a study's dict/ConfigDict; unknown fields are one-line errors."""
+  items = user.items() if hasattr(user, "items") else ()
+  fields = {f.name for f in dataclasses.fields(Grid)}
+  g = Grid()
+  for key, value in items:
+    if key not in fields:
+      raise UserError(f"{where}: grid has no field {key!r} (allowed: {', '.join(sorted(fields))})")
+    if isinstance(value, ml_collections.ConfigDict):
+      value = value.to_dict()
+    setattr(g, key, value)
+  return g
+
+
+def flatten(overrides, prefix: str = "") -> dict:
+  """{"model": {"width": 64}} or {"model.width": 64} -> {"model.width": 64}."""
+  if isinstance(overrides, ml_collections.ConfigDict):
+    overrides = overrides.to_dict()
+  out = {}
+  for key, value in (overrides or {}).items():
+    if isinstance(value, dict) and key != "tags":
+      out.update(flatten(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+@dataclasses.dataclass
+class Cell:
+  """One (size, budget, axes) point of the grid, before run ids exist."""
+  size: str
+  budget: float  # Nominal FLOP budget.
+  axes: dict  # {axis: value}
+  overrides: dict  # Flattened {dotted.key: value} applied to the base config.
+  params: dict  # mmscale.flops.param_counts of the cell's model.
+  flops_per_token: float
+  tokens_per_step: int
+  steps: int
+
+  @property
+  def tokens(self) -> int:
+    return self.steps * self.tokens_per_step
+
+  @property
+  def flops(self) -> float:
+    return self.flops_per_token * self.tokens
+
+
+def budgets(g) -> list[float]:
+  if g.budgets and g.budget_range:
+    raise UserError("grid: give either budgets or budget_range, not both")
+  if g.budget_range:
+    if len(g.budget_range) != 3:
+      raise UserError(f"grid.budget_range={tuple(g.budget_range)!r}: must be (lo, hi, num)")
+    lo, hi, num = g.budget_range
+    if not (0 < lo <= hi) or int(num) < 1:
+      raise UserError(f"grid.budget_range={tuple(g.budget_range)!r}: need 0 < lo <= hi, num >= 1")
+    # 6 significant digits: geomspace's float noise (4.0000000000001e10) would leak into tags.
+    return [float(f"{b:.6g}") for b in np.geomspace(lo, hi, int(num))]
+  out = [float(b) for b in g.budgets]
+  if any(not math.isfinite(b) or b <= 0 for b in out):
+    raise UserError(f"grid.budgets={tuple(g.budgets)!r}: must be positive FLOP counts")
+  return out
+
+
+def apply(config, overrides: dict):
+  """A copy of `config` with flattened {dotted.key: value} overrides (unknown keys are errors)."""
+  c = ml_collections.ConfigDict(config.to_dict())
+  for key, value in overrides.items():
+    node = c
+    *path, leaf = key.split(".")
+    for part in path:
+      if part not in node:
+        raise UserError(f"grid override {key}={value!r}: config has no key {part!r}")
+      node = node[part]
+    if leaf not in node and path[:2] != ["run", "tags"]:
+      raise UserError(f"grid override {key}={value!r}: config has no key {leaf!r}")
+    if isinstance(value, (dict, ml_collections.ConfigDict)):
+      value = ml_collections.ConfigDict(dict(value))
+    if leaf in node and isinstance(node[leaf], tuple) and isinstance(value, list):
+      value = tuple(value)
+    with node.ignore_type():
+      node[leaf] = value
+  return c
+
+
+def expand(config, g, stats_fn: Callable) -> tuple[list[Cell], list[str]]:
+  """Enumerates the feasible cells and the notes on those dropped.
+
+  stats_fn(config) -> (param_counts dict, flops_per_token dict), normally from mmscale.flops.
+  """
+  if not g.sizes:
+    raise UserError("grid.sizes is empty: a study needs at least one model size")
+  bs = budgets(g)
+  if not bs:
+    raise UserError("grid has no budgets: set grid.budgets or grid.budget_range")
+  axes = {name: dict(values) for name, values in g.axes.items()}
+  for name, values in axes.items():
+    if not values:
+      raise UserError(f"grid.axes.{name} is empty")
+  combos = [dict(zip(axes, vals)) for vals in itertools.product(*[list(v) for v in axes.values()])]
+  cells, notes = [], []
+  for combo in combos:
+    axis_over = {}
+    for name, value in combo.items():
+      axis_over.update(flatten(axes[name][value]))
+    for size, size_over in g.sizes.items():
+      over = {**axis_over, **flatten(size_over)}
+      cfg = apply(config, over)
+      params, fpt = stats_fn(cfg)
+      n = params[g.params_key]
+      rules = {}
+      if g.batch_rule is not None:
+        rules["data.batch_size"] = int(g.batch_rule(n))
+      if g.lr_rule is not None:
+        rules["train.lr"] = float(g.lr_rule(n))
+      if rules:
+        over.update(rules)
+        cfg = apply(config, over)
+      if g.flops not in fpt:
+        raise UserError(f"grid.flops={g.flops!r}: must be one of {', '.join(map(repr, fpt))}")
+      tps = int(cfg.data.batch_size) * int(cfg.data.seq_len)
+      where = "/".join([f"{k}={v}" for k, v in combo.items()] + [f"size={size}"])
+      for b in bs:
+        steps = math.ceil(b / (fpt[g.flops] * tps))
+        cell = Cell(size, b, dict(combo), dict(over), dict(params), float(fpt[g.flops]), tps, steps)
+        if steps < g.min_steps:
+          notes.append(f"dropped {where} C={b:.3g}: {steps} steps < min_steps {g.min_steps}")
+          continue
+        if g.tokens_per_param:
+          lo, hi = g.tokens_per_param
+          ratio = cell.tokens / n
+          if not lo <= ratio <= hi:
+            notes.append(f"dropped {where} C={b:.3g}: tokens/param {ratio:.3g} outside [{lo}, {hi}]")
+            continue
+        cells.append(cell)
+  if not cells:
+    raise UserError("grid is infeasible: every cell was dropped (" + "; ".join(notes[:3])
+                    + ("; ..." if len(notes) > 3 else "") + ")")
+  return cells, notes

@@ -1,0 +1,83 @@
+"""A study file -> its base config, its grid and the RunSpecs of its runs.
+
+`experiments/STUDY.py[:arg]` defines get_config(arg) (a full run config from base_config()) and
+get_grid(arg) (see mmscale/sweep/grid.py); a study may instead put the grid in `config.sweep`.
+"""
+
+import dataclasses
+import importlib.util
+import os
+
+from mmscale.errors import UserError
+from mmscale.sweep import grid as grid_lib
+from mmscale.sweep import registry
+
+
+@dataclasses.dataclass
+class Study:
+  path: str
+  config: object
+  grid: object
+  specs: list
+  notes: list
+
+
+def load_module(path: str):
+  if not os.path.isfile(path):
+    raise UserError(f"--config={path}: no such study file")
+  name = "mmscale_study_" + os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
+  if spec is None or spec.loader is None:
+    raise UserError(f"--config={path}: not a Python file")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def split_arg(config_flag: str) -> tuple[str, str]:
+  path, _, arg = config_flag.partition(":")
+  return path, arg
+
+
+def load_grid(path: str, arg: str, config):
+  """The study's grid over grid_defaults(), and the config without a `sweep` entry."""
+  module = load_module(path)
+  if hasattr(module, "get_grid"):
+    user = module.get_grid(arg) if arg else module.get_grid()
+  elif "sweep" in config:
+    user = config.sweep
+  else:
+    raise UserError(f"--config={path}: a study file needs get_grid(arg) (or config.sweep)")
+  if "sweep" in config:
+    config = _without(config, "sweep")
+  return grid_lib.make_grid(user, path), config
+
+
+def _without(config, key):
+  import ml_collections
+  d = config.to_dict()
+  d.pop(key)
+  return ml_collections.ConfigDict(d)
+
+
+def default_stats(config):
+  from mmscale import flops
+  return flops.param_counts(config), flops.flops_per_token(config)
+
+
+def default_resolve(config):
+  from mmscale import config as config_lib
+  return config_lib.resolve(config)
+
+
+def build(path: str, arg: str, config, stats_fn=None, resolve_fn=None) -> Study:
+  g, config = load_grid(path, arg, config)
+  cells, notes = grid_lib.expand(config, g, stats_fn or default_stats)
+  specs = registry.build_specs(config, g, cells, resolve_fn or default_resolve)
+  seen = {}
+  for s in specs:
+    if s.run_id in seen:
+      raise UserError(f"grid has two identical runs {s.run_id} (cells {seen[s.run_id]} and "
+                      f"{s.tags}): remove the duplicate budget or size")
+    seen[s.run_id] = s.tags
+  return Study(path, config, g, specs, notes)
