@@ -18,7 +18,8 @@ from mmscale.sweep import registry
 MODALITIES = ("text", "image", "audio")
 FIXED = ["run_id", "step", "source", "loss", "bpb"]
 COUNTS = ["params", "active_params", "vision_params", "embedding_params", "non_embedding_params"]
-TOKENS = ["tokens"] + [f"tokens_{m}" for m in MODALITIES]
+TOKENS = (["tokens"] + [f"tokens_{m}" for m in MODALITIES]
+          + [f"bytes_{m}" for m in MODALITIES])  # Raw bytes trained on: compression-normalised laws.
 TAIL = ["flops", "flops_formula", "wall_time", "final", "kind"]
 
 
@@ -52,9 +53,10 @@ def run_rows(root: str, run_id: str) -> list[dict]:
   rows = []
   for step in sorted(evals):
     r = evals[step]
-    by_mod = r.get("tokens_by_modality", {})
+    by_mod, bytes_mod = r.get("tokens_by_modality", {}), r.get("bytes_by_modality", {})
     base = {"run_id": run_id, "step": step, **{k: r.get(k, "") for k in COUNTS},
             "tokens": r.get("tokens", ""), **{f"tokens_{m}": by_mod.get(m, 0) for m in MODALITIES},
+            **{f"bytes_{m}": bytes_mod.get(m, "") for m in MODALITIES},
             "flops": r.get("flops", ""), "flops_formula": r.get("flops_formula", ""),
             "wall_time": r.get("wall_time", ""), "final": bool(done and step == last and spec.kind != "trunk"),
             "kind": spec.kind, **{k: v for k, v in spec.tags.items()}}
