@@ -70,7 +70,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.host_split = "rows"  # Multi-host: "rows" of one global batch (= single-process result) or "examples".
   c.on_corrupt = "skip"  # A record that cannot be decoded: "skip" (counted) or "error".
   c.num_threads = 0  # Grain read threads; 0 = in the consumer thread (best for in-memory data).
-  c.prefetch = 0  # Batches prepared ahead in a background thread (0 = none).
+  c.prefetch = 2  # Batches prepared ahead in a background thread (0 = none): hides data time.
   c.cache_examples = 20_000  # Tokenized examples of a corpus kept in memory per stream (0 = none).
   c.estimate_examples = 2000  # First examples per stream whose mean length sets mix_by=tokens rates.
   return c
