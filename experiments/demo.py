@@ -20,7 +20,7 @@ import os
 from mmscale.config import base_config
 from mmscale.data.config import corpora_streams
 
-WIDTHS = {"w16": 16, "w24": 24, "w32": 32, "w48": 48}
+WIDTHS = {"w12": 12, "w16": 16, "w24": 24, "w32": 32}
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo_out", "data")
 
 

@@ -53,7 +53,7 @@ def moe_vs_dense(records_csv: str) -> dict:
   from mmscale.laws import table as tbl
 
   t = tbl.final_rows(tbl.average_sources(tbl.read_table(records_csv)))
-  if "ffn" not in t or "kind" in t and not len(t["kind"]):
+  if "ffn" not in t:
     return {}
   cells = {}
   for i in range(tbl.n_rows(t)):
@@ -70,6 +70,24 @@ def moe_vs_dense(records_csv: str) -> dict:
           "equal_active": all(abs(d[1] - m[1]) <= 1e-9 * d[1] for d, m in pairs)}
 
 
+def isoflop_minima(records_csv: str) -> dict:
+  """Per architecture: for each budget, whether the lowest final loss lies strictly inside the
+  sampled sizes (an IsoFLOP valley) rather than at the smallest or largest model."""
+  from mmscale.laws import table as tbl
+
+  t = tbl.final_rows(tbl.average_sources(tbl.read_table(records_csv)))
+  out = {}
+  for i in range(tbl.n_rows(t)):
+    key = (str(t["ffn"][i]), float(t["budget"][i]))
+    out.setdefault(key, []).append((float(t["params"][i]), float(t["loss"][i])))
+  result = {}
+  for (ffn, budget), points in sorted(out.items()):
+    points.sort()
+    best = min(range(len(points)), key=lambda j: points[j][1])
+    result.setdefault(ffn, []).append((budget, 0 < best < len(points) - 1))
+  return result
+
+
 def headline(out: str) -> list[str]:
   with open(os.path.join(out, "fit.json"), encoding="utf-8") as f:
     fit = json.load(f)
@@ -82,9 +100,11 @@ def headline(out: str) -> list[str]:
     if frontier:
       lines.append(f"{'':>10}  frontier L ∝ C^c: c = {frontier['c']:.4f}, R² = {frontier['r2']:.3f}")
     if iso:
-      inside = iso.get("interior", iso.get("n_interior"))
-      lines.append(f"{'':>10}  IsoFLOP (approach 2): a = {iso.get('a', float('nan')):.3f} over "
-                   f"{len(iso.get('budgets', []))} budgets" + (f", minimum inside the sizes: {inside}" if inside is not None else ""))
+      lines.append(f"{'':>10}  IsoFLOP (approach 2): N_opt ∝ C^{iso['a']:.3f} over "
+                   f"{len(iso['budgets'])} budgets with a bracketed minimum")
+  for ffn, budgets in isoflop_minima(os.path.join(out, "records.csv")).items():
+    inside = sum(ok for _, ok in budgets)
+    lines.append(f"IsoFLOP minimum inside the sampled sizes ({ffn}): {inside} of {len(budgets)} budgets")
   cmp = moe_vs_dense(os.path.join(out, "records.csv"))
   if cmp:
     verdict = "beats" if cmp["mean_difference"] < 0 else "does not beat"
@@ -107,10 +127,12 @@ def main(argv: list[str]) -> int:
     print(f"=== data: reusing {data}", flush=True)
   study = [f"--config={_STUDY.value}", f"--config.data.data_dir={data}"]
   _stage("sweep", ["sweep", *study, f"--root={out}/sweep", f"--workers={_WORKERS.value}"])
-  _stage("collect", ["collect", f"--root={out}/sweep", f"--out={out}/records.csv"])
+  _stage("collect", ["collect", *study, f"--root={out}/sweep", f"--out={out}/records.csv"])
   _stage("fit", ["fit", f"--records={out}/records.csv", "--group_by=ffn", f"--bootstrap={_BOOTSTRAP.value}",
                  f"--json={out}/fit.json"])
-  _stage("report", ["report", f"--records={out}/records.csv", f"--fit={out}/fit.json", f"--out={out}/report"])
+  # The study's table, with the MoE routing counts read from its runs' records under the root.
+  _stage("report", ["report", f"--records={out}/records.csv", f"--root={out}/sweep",
+                    f"--fit={out}/fit.json", f"--out={out}/report"])
   for line in headline(out):
     print(line)
   print(f"total {time.time() - started:.0f} s")

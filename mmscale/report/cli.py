@@ -50,16 +50,19 @@ def main(argv: list[str]) -> int:
   FLAGS(argv)
   if not FLAGS.out:
     raise UserError("--out=REPORT_DIR is required")
-  if bool(FLAGS.root) == bool(FLAGS.records):
-    raise UserError("give exactly one of --root=SWEEP_DIR or --records=TABLE.csv")
+  if not (FLAGS.root or FLAGS.records):
+    raise UserError("give --root=SWEEP_DIR or --records=TABLE.csv (both: the table's runs, with "
+                    "their MoE routing read from the root)")
   out = epath.Path(FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
-  if FLAGS.root:
+  if FLAGS.records:
+    records = table.read_csv(FLAGS.records)
+    routing = table.routing_from_table(records)
+    if FLAGS.root:
+      routing.update(table.routing_from_root(FLAGS.root, set(records["run_id"].astype(str).tolist())))
+  else:
     print(f"report: collecting {FLAGS.root}", flush=True)
     records, routing = table.read_root(FLAGS.root, out)
-  else:
-    records, routing = table.read_csv(FLAGS.records), {}
-    routing.update(table.routing_from_table(records))
   if FLAGS.routing:
     routing.update(_read_json(FLAGS.routing, "routing"))
   fit = _read_json(FLAGS.fit, "fit") if FLAGS.fit else None

@@ -119,7 +119,12 @@ def main(argv: list[str]) -> int:
     from mmscale.sweep import collect
     if not _OUT.value:
       raise UserError("--out is required (the CSV to write)")
-    n = collect.collect(_root(), _OUT.value)
+    only = None
+    if _CONFIG.value is not None:  # Only this study's current runs, not everything under the root.
+      from mmscale.sweep import study as study_lib
+      path, arg = study_lib.split_arg(FLAGS["config"].config_filename)
+      only = [s.run_id for s in study_lib.build(path, arg, _CONFIG.value).specs]
+    n = collect.collect(_root(), _OUT.value, only=only)
     print(f"wrote {n} rows to {_OUT.value}")
     return 0
   raise UserError(f"mmscale.sweep.cli serves sweep, status and collect, not {argv[0]!r}")

@@ -71,9 +71,11 @@ def _fmt(v):
   return v
 
 
-def collect(root: str, out: str) -> int:
-  """Writes the table; returns the number of rows."""
+def collect(root: str, out: str, only=None) -> int:
+  """Writes the table; returns the number of rows. `only`: the run ids to include (default: all)."""
   run_ids = registry.list_runs(root)
+  if only is not None:
+    run_ids = [r for r in run_ids if r in set(only)]
   if not run_ids:
     raise UserError(f"--root={root}: holds no runs (no */{registry.RUN_FILE})")
   rows = []

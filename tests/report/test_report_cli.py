@@ -88,7 +88,7 @@ def test_single_eval_table_says_what_it_cannot_draw(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     ([], "--out=REPORT_DIR is required"),
-    (["--out=x"], "exactly one of --root"),
+    (["--out=x"], "give --root=SWEEP_DIR or --records=TABLE.csv"),
     (["--out=x", "--records=/nonexistent.csv"], "--records=/nonexistent.csv: no such file"),
 ])
 def test_user_errors(argv, message, tmp_path, monkeypatch):
