@@ -5,12 +5,12 @@
 """
 
 import json
-import sys
 
 from absl import flags
 from ml_collections import config_flags
 
 from mmscale.errors import UserError
+from mmscale.flagparse import parse_flags
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("out", None, "prepare: output folder (use it as config.data.data_dir)", flag_values=FLAGS)
@@ -42,17 +42,7 @@ def main(argv: list[str]) -> int:
   if len(argv) < 2 or argv[1] not in ("prepare", "stats"):
     raise UserError(USAGE)
   sub = argv[1]
-  FLAGS.unparse_flags()
-  for name in [n for n in FLAGS if n.startswith("config.")]:
-    delattr(FLAGS, name)  # Override flags of a previous call (config_flags adds them per parse).
-  args = [f"{argv[0]} {sub}"] + argv[2:]
-  saved, sys.argv = sys.argv, args  # config_flags reads the --config.* overrides from sys.argv.
-  try:
-    FLAGS(args)
-  except flags.Error as e:
-    raise UserError(str(e).splitlines()[0]) from e
-  finally:
-    sys.argv = saved
+  parse_flags(FLAGS, [f"{argv[0]} {sub}"] + argv[2:])
   if sub == "prepare":
     from mmscale.data.corpora import CORPORA, prepare  # pylint: disable=g-import-not-at-top
     if not FLAGS.out:

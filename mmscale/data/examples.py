@@ -15,7 +15,7 @@ spread evenly over its patches, so each modality's positions sum to its raw byte
 import numpy as np
 
 from mmscale.data import media, tokenizers
-from mmscale.data.modalities import AUDIO, IMAGE, TEXT
+from mmscale.data.modalities import AUDIO, IMAGE
 
 _ONE = np.ones(1, np.float32)
 

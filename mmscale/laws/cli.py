@@ -10,6 +10,7 @@ from absl import flags
 from etils import epath
 
 from mmscale.errors import UserError
+from mmscale.flagparse import parse_flags
 from mmscale.laws import compare
 from mmscale.laws import fit as fit_lib
 from mmscale.laws import table as tbl
@@ -33,10 +34,7 @@ def main(argv: list[str]) -> int:
     return 0
   # --group-by is accepted as a spelling of --group_by (the form in the docs of `mmscale fit`).
   argv = [("--group_by" + a[len("--group-by"):]) if a.startswith("--group-by") else a for a in argv]
-  try:
-    rest = FLAGS(argv)
-  except flags.Error as e:
-    raise UserError(str(e)) from None
+  rest = parse_flags(FLAGS, argv)
   if len(rest) > 1:
     raise UserError(f"unexpected arguments: {' '.join(rest[1:])}")
   if not FLAGS.records:

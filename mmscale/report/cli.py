@@ -10,6 +10,7 @@ from absl import flags
 from etils import epath
 
 from mmscale.errors import UserError
+from mmscale.flagparse import parse_flags
 from mmscale.report import build, table
 
 FLAGS = flags.FlagValues()
@@ -46,8 +47,7 @@ def _read_json(path, what):
 
 
 def main(argv: list[str]) -> int:
-  FLAGS.unparse_flags()
-  FLAGS(argv)
+  parse_flags(FLAGS, argv)
   if not FLAGS.out:
     raise UserError("--out=REPORT_DIR is required")
   if not (FLAGS.root or FLAGS.records):

@@ -8,11 +8,11 @@
 
 import importlib
 import json
-import os
-import sys
 
 from absl import flags, logging
 from ml_collections import config_flags
+
+from mmscale.flagparse import parse_flags
 
 from mmscale.errors import UserError
 
@@ -50,17 +50,8 @@ _OUT = flags.DEFINE_string("out", None, "collect: output CSV.", flag_values=FLAG
 
 
 def parse(argv: list[str]) -> None:
-  """Parses argv; config_flags reads --config.* overrides from sys.argv, so it is swapped in."""
   argv = [a.replace("--dry-run", "--dry_run") if a.startswith("--dry-run") else a for a in argv]
-  FLAGS.unparse_flags()
-  saved = sys.argv
-  sys.argv = list(argv)
-  try:
-    FLAGS(argv)
-  except flags.Error as e:
-    raise UserError(str(e).splitlines()[0]) from None
-  finally:
-    sys.argv = saved
+  parse_flags(FLAGS, argv)
 
 
 def _root() -> str:

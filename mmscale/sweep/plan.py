@@ -1,7 +1,6 @@
 """The plan of a sweep: run order, the manifest workers read, and the --dry-run table."""
 
 import hashlib
-import json
 import os
 
 from mmscale.sweep import registry
