@@ -3,8 +3,10 @@
 Command:   make demo     (= mmscale demo: data prepare, sweep, collect, fit, report, headline)
            mmscale sweep --config=experiments/demo.py --root=demo_out/sweep --dry-run   (the plan)
 Hardware:  2 CPU cores, no accelerator.
-Runtime:   DEMO_RUNTIME
-Expected:  DEMO_EXPECTED
+Runtime:   about 9-10 minutes with 2 workers (sweep ~7 min, fit with bootstrap ~2 min).
+Expected:  32 runs done; dense has its IsoFLOP minimum inside the sizes at every budget, the
+           frontier L ∝ C^c fits with R² ≥ 0.95 (c ≈ -0.11); at this scale MoE does not yet beat
+           dense at equal active parameters (README "The demo" has a full printout).
 
 Data: the real default mixture from `mmscale data prepare` (45-45-10 image-caption / interleaved /
 text: Fashion-MNIST + Tux Paint stamps, the GIMP manual, the Brown corpus), BPE tokens, 16-px
