@@ -9,6 +9,7 @@ reported and the one before it is used.
 """
 
 import concurrent.futures
+import copy
 import json
 import os
 
@@ -55,6 +56,8 @@ class RunCheckpoints:
     rest, Orbax's prologue included, runs on a background thread. Saves are serialised there.
     """
     snapshot = _snapshot(state)
+    # The loop keeps mutating its (nested) metadata while the save runs: freeze copies now.
+    data_state, meta = copy.deepcopy(data_state), copy.deepcopy(meta)
     self._join()
     self._pending = self._executor.submit(self._save, step, snapshot, data_state, meta)
 

@@ -246,7 +246,7 @@ def train(config, workdir) -> dict:
           rec.append_record(records_path, record)
       if step in saves or (every and step % every == 0) or preempt.requested:
         meta["step"] = step
-        ckpt.save(step, {"params": params, "opt_state": opt_state}, t.data.get_state(), dict(meta))
+        ckpt.save(step, {"params": params, "opt_state": opt_state}, t.data.get_state(), meta)
       if preempt.requested and step < steps:
         status = "preempted"
         break
