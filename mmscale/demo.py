@@ -47,12 +47,18 @@ def _interval(fit: dict, key: str) -> str:
   return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
 
 
-def moe_vs_dense(records_csv: str) -> dict:
+def final_table(records_csv: str) -> dict:
+  """The final eval of each finished run, loss averaged over validation sources."""
+  from mmscale.laws import table as tbl
+
+  return tbl.final_rows(tbl.average_sources(tbl.read_table(records_csv)))
+
+
+def moe_vs_dense(t: dict) -> dict:
   """Final loss (mean over sources) of MoE against dense for each (size, budget) cell: both share the
   width, so their active parameters are equal and the comparison is at equal active compute."""
   from mmscale.laws import table as tbl
 
-  t = tbl.final_rows(tbl.average_sources(tbl.read_table(records_csv)))
   if "ffn" not in t:
     return {}
   cells = {}
@@ -70,12 +76,11 @@ def moe_vs_dense(records_csv: str) -> dict:
           "equal_active": all(abs(d[1] - m[1]) <= 1e-9 * d[1] for d, m in pairs)}
 
 
-def isoflop_minima(records_csv: str) -> dict:
+def isoflop_minima(t: dict) -> dict:
   """Per architecture: for each budget, whether the lowest final loss lies strictly inside the
   sampled sizes (an IsoFLOP valley) rather than at the smallest or largest model."""
   from mmscale.laws import table as tbl
 
-  t = tbl.final_rows(tbl.average_sources(tbl.read_table(records_csv)))
   out = {}
   for i in range(tbl.n_rows(t)):
     key = (str(t["ffn"][i]), float(t["budget"][i]))
@@ -102,10 +107,11 @@ def headline(out: str) -> list[str]:
     if iso:
       lines.append(f"{'':>10}  IsoFLOP (approach 2): N_opt ∝ C^{iso['a']:.3f} over "
                    f"{len(iso['budgets'])} budgets with a bracketed minimum")
-  for ffn, budgets in isoflop_minima(os.path.join(out, "records.csv")).items():
+  final = final_table(os.path.join(out, "records.csv"))
+  for ffn, budgets in isoflop_minima(final).items():
     inside = sum(ok for _, ok in budgets)
     lines.append(f"IsoFLOP minimum inside the sampled sizes ({ffn}): {inside} of {len(budgets)} budgets")
-  cmp = moe_vs_dense(os.path.join(out, "records.csv"))
+  cmp = moe_vs_dense(final)
   if cmp:
     verdict = "beats" if cmp["mean_difference"] < 0 else "does not beat"
     lines.append(f"MoE (8 experts, top-1) {verdict} dense at equal active parameters: lower loss in "

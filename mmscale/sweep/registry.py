@@ -19,6 +19,7 @@ import os
 from mmscale import config as config_lib
 from mmscale.errors import UserError
 from mmscale.sweep import grid as grid_lib
+from mmscale.train.records import write_json_atomic
 
 RUN_FILE = "run.json"  # The spec; written once by the registry, read by workers, status, collect.
 SUMMARY = "summary.json"  # Written by the trainer: {"status": "done"|"failed"|"preempted", ...}.
@@ -134,15 +135,6 @@ def _read_json(path: str):
     return None
   except (json.JSONDecodeError, UnicodeDecodeError):
     return {"status": "unreadable"}
-
-
-def write_json_atomic(path: str, obj) -> None:
-  tmp = f"{path}.tmp.{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=1, sort_keys=True)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
 
 
 def prepare_root(root: str) -> None:
