@@ -125,6 +125,14 @@ class Trainer:
       self.eval_step = jax.jit(eval_step)
     self.counts = flops_lib.param_counts(config)
     self.schedule = make_schedule(config.train)
+    # Every step's learning rate in one compiled call: evaluating the optax schedule eagerly at each
+    # record would dispatch (and, the first time in a process, compile) a dozen tiny ops.
+    n = max(int(config.train.steps), 1)
+    self._lrs = np.asarray(jax.jit(jax.vmap(self.schedule))(np.arange(n, dtype=np.int32)))
+
+  def lr(self, step: int) -> float:
+    """The learning rate the optimizer used for `step` (1-based: the update that produced it)."""
+    return float(self._lrs[step - 1])
 
   def device_batch(self, batch: dict) -> dict:
     if jax.process_count() == 1:  # One transfer for the whole batch: the cheapest host path.
@@ -233,12 +241,12 @@ def train(config, workdir) -> dict:
           rec.append_record(records_path, {
               "kind": "train", "run_id": t.run_id, "step": step, "tokens": int(meta["tokens"]),
               "loss": last_loss, "grad_norm": float(metrics["grad_norm"]),
-              "lr": float(t.schedule(step - 1)), "wall_time": meta["train_time"]})
+              "lr": t.lr(step), "wall_time": meta["train_time"]})
       if step in evals:
         t.params = params
         val, routing = t.evaluate()
         record = {"kind": "eval", **fixed_fields(), "val": val, "train_loss": last_loss,
-                  "lr": float(t.schedule(step - 1)), "wall_time": meta["train_time"],
+                  "lr": t.lr(step), "wall_time": meta["train_time"],
                   "data_shares": t.data.realised()}
         if routing is not None:
           record["routing"] = _routing_record(routing)

@@ -45,7 +45,21 @@ def _wait_for_checkpoint(workdir, proc, min_step):
 def reference(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("ref") / "run"
   subprocess.run(_cmd(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
-  return _losses(workdir)
+  return workdir
+
+
+@pytest.mark.slow
+def test_records_carry_the_learning_rate_of_each_update(reference):
+  from mmscale.train.schedule import schedule_value
+  config = json.load(open(reference / "config.json"))
+  train = type("Train", (), {})()
+  train.__dict__.update(config["train"])
+  rows = [json.loads(l) for l in open(reference / "records.jsonl")]
+  lrs = {r["step"]: r["lr"] for r in rows if r["kind"] == "train"}
+  assert sorted(lrs) == list(range(1, 25))
+  for step, lr in lrs.items():  # The update that produced step s used the schedule at s - 1.
+    assert lr == pytest.approx(schedule_value(train, step - 1), rel=1e-6)
+  assert lrs[1] == 0.0 and max(lrs.values()) == pytest.approx(config["train"]["lr"])
 
 
 @pytest.mark.slow
@@ -59,7 +73,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, reference):
   with open(workdir / "records.jsonl", "a") as f:
     f.write('{"kind": "train", "st')  # As if killed mid-append.
   subprocess.run(_cmd(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
-  assert _losses(workdir) == reference
+  assert _losses(workdir) == _losses(reference)
   assert json.load(open(workdir / "summary.json"))["status"] == "done"
 
 
@@ -79,4 +93,4 @@ def test_sigterm_saves_and_exits_then_resumes(tmp_path, reference):
   saved = max(int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit())
   assert saved == summary["step"]  # The checkpoint is at the step where it stopped.
   subprocess.run(_cmd(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
-  assert _losses(workdir) == reference
+  assert _losses(workdir) == _losses(reference)
