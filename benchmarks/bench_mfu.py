@@ -8,8 +8,9 @@ Model FLOPs per step = flops_per_token(config) x batch x seq_len (every position
 because the step computes them all); "6N+attn" is the headline (it counts the attention products;
 MoE counts active parameters only), "6N" is given too. Peak: on CPU a large float32 matmul timed in
 this process (targets are stated against it); on GPU/TPU the data-sheet dense bf16 peak and a
-measured bf16 matmul. Attention goes through jax.nn.dot_product_attention with
---attention=cudnn (the default on GPU: cuDNN flash attention) or xla.
+measured bf16 matmul. Attention (config.model.attention_impl): --attention=pallas (the default on
+GPU: mmscale's flash kernel on the mask's intervals), cudnn (cuDNN flash attention with the mask as
+a dense bias) or xla.
 Sizes: --size=p1..p6 (experiments/nmm.py; p3 = 932M, p4 = 1.63B early fusion, 1k context) or t1..t4.
 """
 
@@ -24,7 +25,8 @@ SIZE_ALIASES = {"275M": "p1", "464M": "p2", "932M": "p3", "1.63B": "p4", "2.28B"
 
 
 def _compiled(config, attention, steps):
-  trainer = common.build_trainer(config, attention)
+  config.model.attention_impl = attention
+  trainer = common.build_trainer(config)
   timer = common.StepTimer(trainer, n_batches=min(steps, 4))
   return trainer, timer, timer.compile_seconds()
 
@@ -40,7 +42,7 @@ def main(argv=None):
   p.add_argument("--seq-len", type=int, default=0)
   p.add_argument("--remat", default="", help="true | false (config.model.remat)")
   p.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
-  p.add_argument("--attention", default="auto", help="auto (cudnn on GPU) | cudnn | xla")
+  p.add_argument("--attention", default="auto", help="auto (pallas on GPU, else xla) | pallas | cudnn | xla")
   p.add_argument("--matmul-n", type=int, default=0, help="peak matmul size (0: 2048 CPU, 8192 GPU)")
   p.add_argument("--profile", default="", help="write a jax profiler trace of one repeat here")
   a = p.parse_args(argv)
@@ -57,19 +59,18 @@ def main(argv=None):
       overrides.append(f"{key}={value}")
   config = common.load_config(a.config, overrides)
   backend = jax.default_backend()
-  attention = a.attention if a.attention != "auto" else ("cudnn" if backend == "gpu" else None)
-  attention = None if attention == "xla" else attention
+  attention = a.attention if a.attention != "auto" else ("pallas" if backend == "gpu" else "xla")
 
   from mmscale import flops as flops_lib  # pylint: disable=g-import-not-at-top
   attention_note = ""
   try:
     trainer, timer, compile_s = _compiled(config, attention, a.steps)
-  except NotImplementedError as e:  # cuDNN rejects the shape (e.g. head_dim not a multiple of 8).
-    if not attention:
+  except Exception as e:  # pylint: disable=broad-except  # A kernel rejects the shape or fails to lower.
+    if attention == "xla":
       raise
     attention_note = f"{attention} rejected ({str(e).splitlines()[0]}); fell back to xla"
     print(f"bench_mfu: {attention_note}", file=sys.stderr)
-    attention = None
+    attention = "xla"
     trainer, timer, compile_s = _compiled(config, attention, a.steps)
   config = trainer.config
   dtype = str(config.train.dtype)
@@ -120,7 +121,7 @@ def main(argv=None):
                 "params": counts["params"], "active_params": counts["active_params"],
                 "remat": bool(config.model.remat)},
       "batch": int(config.data.batch_size), "seq_len": int(config.data.seq_len),
-      "attention": attention or "xla", "attention_note": attention_note,
+      "attention": attention, "attention_note": attention_note,
       "flops_per_step": step_flops,
       "step_seconds_median": step, "step_seconds": step_s, "compile_seconds": compile_s,
       "model_flops_per_second": model_flops, "peak_flops_per_second": peaks,

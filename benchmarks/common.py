@@ -7,7 +7,6 @@ that lost the CPU to someone else's test.
 """
 
 import argparse
-import contextlib
 import datetime
 import importlib.util
 import json
@@ -165,37 +164,12 @@ def emit(result: dict) -> None:
   print(json.dumps(result, indent=1, sort_keys=False), flush=True)
 
 
-@contextlib.contextmanager
-def attention_implementation(impl: str | None):
-  """Builds models whose attention calls jax.nn.dot_product_attention(implementation=impl).
-
-  The model has no config knob for it yet (mmscale/models/attention.py takes `implementation` but
-  blocks.py never passes it), so the default is patched while the model is built; the jitted step
-  is otherwise the trainer's own.
-  """
-  if not impl:
-    yield
-    return
-  from mmscale.models import attention
-  orig = attention.Attention.__init__
-
-  def init(self, *args, **kw):
-    kw.setdefault("implementation", impl)
-    orig(self, *args, **kw)
-
-  attention.Attention.__init__ = init
-  try:
-    yield
-  finally:
-    attention.Attention.__init__ = orig
-
-
-def build_trainer(config, attention: str | None = None):
+def build_trainer(config):
   """The trainer's own state and jitted steps (mmscale.train.loop.Trainer) for a resolved config."""
   from mmscale import config as config_lib
   from mmscale.train.loop import Trainer
   config = config_lib.resolve(config)
-  with tempfile.TemporaryDirectory() as wd, attention_implementation(attention):
+  with tempfile.TemporaryDirectory() as wd:
     return Trainer(config, wd)
 
 

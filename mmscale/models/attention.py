@@ -1,17 +1,39 @@
 """Self-attention with rotary positions, QK-norm and the native-multimodal mask.
 
 Mask (CONTRACTS.md): allowed(q, k) = seg[q] == seg[k] > 0 and (k <= q or block[q] == block[k] > 0):
-causal over text, bidirectional within one media block, never across packed segments. The mask is
-passed to `jax.nn.dot_product_attention` as a boolean [B, 1, L, L] array, so the same call can use
-implementation="cudnn" on GPU. Rows without any allowed key (padding; text rows in the encoder mask)
-get a uniform softmax from jax's large-negative fill: finite, and ignored by the loss.
+causal over text, bidirectional within one media block, never across packed segments.
+
+`model.attention_impl` picks how it is applied:
+- "" / "xla" / "cudnn": a boolean [B, 1, L, L] array into `jax.nn.dot_product_attention` (cuDNN
+  reads it as a dense bias: its own mask types cannot say "bidirectional within an image").
+- "pallas": the mask never exists as an array. It is an interval per query within its segment
+  (`Intervals`, mmscale/models/flash_attention.py) and a Pallas flash kernel skips the key blocks
+  outside it: Triton on GPU, the Pallas interpreter on CPU (for tests, slow).
+Rows without any allowed key (padding; text rows in the encoder mask) are ignored by the loss: the
+dense path gives them a uniform softmax from jax's large-negative fill, the flash path zeros.
 """
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mmscale.models import layers
+from mmscale.models import flash_attention, layers
+
+
+class Intervals(NamedTuple):
+  """The mask as allowed(q, k) = seg[q] == seg[k] > 0 and lo[q] <= k <= hi[q] ([B, L] int32 each)."""
+  segment_ids: jax.Array
+  lo: jax.Array
+  hi: jax.Array
+
+
+def make_mask(segment_ids, block_ids, kind: str, implementation: str = ""):
+  """The decoder or encoder mask in the form `implementation` consumes (see the module doc)."""
+  if implementation == "pallas":
+    return Intervals(segment_ids, *flash_attention.mask_intervals(segment_ids, block_ids, kind))
+  return (decoder_mask if kind == "decoder" else encoder_mask)(segment_ids, block_ids)
 
 
 def decoder_mask(segment_ids, block_ids):
@@ -67,5 +89,9 @@ class Attention(nnx.Module):
       q, k = self.q_norm(q), self.k_norm(k)
     q = rotary(q, positions, self.rope_theta)
     k = rotary(k, positions, self.rope_theta)
-    out = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=self.implementation)
+    if isinstance(mask, Intervals):
+      out = flash_attention.flash_attention(q, k, v, *mask)
+    else:
+      impl = None if self.implementation in (None, "", "xla") else self.implementation
+      out = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=impl)
     return self.o(out)

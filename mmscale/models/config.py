@@ -65,7 +65,9 @@ def defaults() -> ml_collections.ConfigDict:
   c.vq_codebook_size = 256  # k-means fit wants >= 4 * this many sample patches.
   c.vq_iters = 20  # k-means iterations when fitting the VQ codebook.
   c.remat = False  # Rematerialise each layer in the backward pass (saves activation memory).
-  c.attention_impl = ""  # jax.nn.dot_product_attention implementation: "" (XLA) | "cudnn" (GPU).
+  # Attention kernel: "" / "xla" (XLA, dense mask) | "cudnn" (GPU, dense mask as bias) | "pallas"
+  # (flash kernel on the mask's per-query intervals: Triton on GPU, interpreted on CPU).
+  c.attention_impl = ""
   c.encoder = encoder_defaults()
   c.moe = _moe_defaults()
   return c
@@ -186,7 +188,7 @@ def validate(config) -> None:
     raise ConfigError("model.image_loss_weight", m.image_loss_weight, "must be a number >= 0")
   _int("model.vq_codebook_size", m.vq_codebook_size, minimum=2)
   _int("model.vq_iters", m.vq_iters)
-  _one_of("model.attention_impl", m.attention_impl, ("", "xla", "cudnn"))
+  _one_of("model.attention_impl", m.attention_impl, ("", "xla", "cudnn", "pallas"))
   if not isinstance(m.remat, bool):
     raise ConfigError("model.remat", m.remat, "must be True or False")
   _check_tower("model.encoder", m.encoder)

@@ -34,6 +34,7 @@ class Encoder(nnx.Module):
 
   def __init__(self, config, dims, *, rngs, dtype):
     tower, scale = dims.encoder, float(config.model.init_scale)
+    self.attention_impl = config.model.attention_impl
     self.patch_in = layers.Dense((dims.patch_dim,), (tower.width,), ("patch", "embed"),
                                  rngs=rngs, scale=scale, dtype=dtype)
     self.stack = blocks.Stack(config, tower, "dense", rngs=rngs, dtype=dtype,
@@ -43,7 +44,7 @@ class Encoder(nnx.Module):
                                   rngs=rngs, scale=scale, dtype=dtype)
 
   def __call__(self, patches, positions, segment_ids, block_ids):
-    mask = attention.encoder_mask(segment_ids, block_ids)
+    mask = attention.make_mask(segment_ids, block_ids, "encoder", self.attention_impl)
     valid = block_ids > 0
     x, _ = self.stack(self.patch_in(patches), positions, mask, jnp.zeros_like(block_ids), valid)
     return self.connector(self.norm(x))
@@ -54,6 +55,7 @@ class NMM(nnx.Module):
   def __init__(self, config, rngs: nnx.Rngs, sample_batches=None):
     self.dims = d = model_config.dims(config)
     m, dec = config.model, d.decoder
+    self.attention_impl = m.attention_impl
     dtype = compute_dtype(config)
     scale = float(m.init_scale)
     kw = dict(rngs=rngs, scale=scale, dtype=dtype)
@@ -95,7 +97,7 @@ class NMM(nnx.Module):
       else:
         h = self.encoders[mod](batch["patches"], pos, seg, jnp.where(here[..., 0], blk, 0))
       x = jnp.where(here, h.astype(x.dtype), x)
-    mask = attention.decoder_mask(seg, blk)
+    mask = attention.make_mask(seg, blk, "decoder", self.attention_impl)
     x, aux = self.decoder(x, pos, mask, modality, seg > 0)
     h = self.final_norm(x)
     out = {"logits": self.head(h).astype(jnp.float32), "aux": {}}
