@@ -19,6 +19,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jax.sharding import PartitionSpec as P
+
+from mmscale import parallel
 from mmscale.models import flash_attention, layers
 
 
@@ -27,6 +30,18 @@ class Intervals(NamedTuple):
   segment_ids: jax.Array
   lo: jax.Array
   hi: jax.Array
+
+
+def flash(q, k, v, mask: Intervals):
+  """The Pallas kernel; under a mesh, per device on its rows of the batch (a Triton custom call
+  has no partitioning rule, so XLA would gather the whole batch onto every device)."""
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty or mesh.size == 1:
+    return flash_attention.flash_attention(q, k, v, *mask)
+  rows = P(parallel.batch_axes(mesh, q.shape[0]) or None)
+  # check_vma=False: pallas_call's outputs carry no varying-axes annotation; every row is local.
+  return jax.shard_map(flash_attention.flash_attention, mesh=mesh, in_specs=(rows,) * 6,
+                       out_specs=rows, check_vma=False)(q, k, v, *mask)
 
 
 def make_mask(segment_ids, block_ids, kind: str, implementation: str = ""):
@@ -90,7 +105,7 @@ class Attention(nnx.Module):
     q = rotary(q, positions, self.rope_theta)
     k = rotary(k, positions, self.rope_theta)
     if isinstance(mask, Intervals):
-      out = flash_attention.flash_attention(q, k, v, *mask)
+      out = flash(q, k, v, mask)
     else:
       impl = None if self.implementation in (None, "", "xla") else self.implementation
       out = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=impl)
