@@ -175,7 +175,9 @@ def fit(N, D, L, *, starts=None, delta=DELTA, weights=None, n_polish=4, **kw) ->
   w = np.ones(N.size) if weights is None else np.asarray(weights, np.float64)
   res = fit_many(N, D, L, w[None], starts=starts, delta=delta, n_polish=n_polish, **kw)[0]
   vg = make_objective(N, D, L, delta, w)
-  theta0 = np.array([np.log(res["A"]), np.log(res["B"]), np.log(res["E"]), res["alpha"], res["beta"]])
+  # A coefficient that underflowed to 0 in exp() restarts from the smallest float, not log(0).
+  logs = np.log(np.maximum([res["A"], res["B"], res["E"]], np.finfo(np.float64).tiny))
+  theta0 = np.array([*logs, res["alpha"], res["beta"]])
   theta, f, g, _ = polish(vg, theta0)
   if f <= res["objective"]:
     res.update(_result(N.size, theta, f, g, res["n_starts"], res["n_converged"]))

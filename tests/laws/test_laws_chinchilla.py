@@ -118,3 +118,18 @@ def test_recovers_noise_free_synthetic_law():
   for k in ("alpha", "beta", "E"):
     assert f[k] == pytest.approx(TRUE[k], rel=1e-3)
   assert f["objective"] < 1e-12
+
+
+def test_polish_from_an_underflowed_coefficient(monkeypatch):
+  """The batched search can return a coefficient that underflowed to exactly 0 (a term the data
+  does not support); the scipy polish then starts from the smallest float, not log(0) = -inf."""
+  N = np.repeat(np.geomspace(1e7, 1e9, 6), 4)
+  D = np.tile(np.geomspace(1e9, 1e11, 4), 6)
+  L = 1.7 + 400.0 / N ** 0.34 + 900.0 / D ** 0.3
+  search = chinchilla.fit_many
+  monkeypatch.setattr(chinchilla, "fit_many",
+                      lambda *a, **kw: [dict(search(*a, **kw)[0], B=0.0, objective=np.inf)])
+  with np.errstate(divide="raise", invalid="raise"):
+    f = chinchilla.fit(N, D, L)
+  assert np.isfinite([f["A"], f["B"], f["E"], f["alpha"], f["beta"]]).all()
+  assert np.isfinite(f["objective"]) and f["A"] == pytest.approx(400.0, rel=0.5)
