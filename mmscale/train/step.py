@@ -37,7 +37,7 @@ def make_steps(graphdef, rest, tx: optax.GradientTransformation, config):
     (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(params, batch, True)
     updates, opt_state = tx.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
-    metrics = dict(metrics, objective=loss, grad_norm=optax.global_norm(grads), **_token_counts(batch))
+    metrics = dict(metrics, objective=loss, grad_norm=optax.tree.norm(grads), **_token_counts(batch))
     return params, opt_state, metrics
 
   def eval_step(params, batch):

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from mmscale.sweep import claims
 
 
@@ -20,6 +22,8 @@ def _race(dirs, out_q):
   out_q.put(won)
 
 
+# Forked children only touch the filesystem: JAX's threads (imported by other tests) are not used.
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 def test_only_one_process_wins_each_claim(tmp_path):
   dirs = [str(tmp_path / f"r{i}") for i in range(30)]
   for d in dirs:
