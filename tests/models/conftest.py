@@ -4,6 +4,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from mmscale import parallel
 from mmscale.models import config as model_config
 
 
@@ -18,6 +19,17 @@ def tiny_config(**model):
   c.data = ml_collections.ConfigDict(
       dict(seq_len=16, patch_dim=12, patch_size=2, image_size=4, batch_size=2))
   c.train = ml_collections.ConfigDict(dict(dtype="float32"))
+  return c
+
+
+def moe_mesh_config(experts: int, mesh: dict, top_k: int = 2):
+  """tiny_config with a MoE FFN in every layer, 8 batch rows and a mesh (sharded and
+  multi-process equality tests)."""
+  c = tiny_config(ffn="moe")
+  c.model.moe.update(dict(experts=experts, top_k=top_k, every=1))
+  c.data.batch_size = 8
+  c.mesh = parallel.defaults()
+  c.mesh.update(mesh)
   return c
 
 

@@ -11,6 +11,7 @@ from jax.sharding import PartitionSpec as P
 from mmscale import parallel
 from mmscale.models import config as model_config
 from mmscale.models import moe
+from tests.models.conftest import make_batch, moe_mesh_config
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
@@ -89,43 +90,13 @@ def test_modality_feedforward_sharded():
   compare(want, got)
 
 
-def model_config_dict(mesh):
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.model = model_config.defaults()
-  c.model.update(dict(width=32, depth=2, heads=4, vocab_size=64, ffn="moe"))
-  c.model.moe.update(dict(experts=4, top_k=2, every=1))
-  c.data = ml_collections.ConfigDict(
-      dict(seq_len=16, patch_dim=12, patch_size=2, image_size=4, batch_size=8))
-  c.train = ml_collections.ConfigDict(dict(dtype="float32"))
-  c.mesh = parallel.defaults()
-  c.mesh.update(mesh)
-  return c
-
-
-def model_batch(b=8, n=16, p=12, seed=0, vocab=64):
-  rng = np.random.default_rng(seed)
-  modality = np.zeros((b, n), np.int32)
-  modality[:, 3:7] = 1
-  block = np.where(modality == 1, 1, 0).astype(np.int32)
-  seg = np.ones((b, n), np.int32)
-  seg[:, 10:] = 2
-  seg[:, -2:] = 0
-  pos = np.concatenate([np.arange(10), np.arange(n - 10)])[None].repeat(b, 0).astype(np.int32)
-  tokens = np.where(modality == 0, rng.integers(1, vocab, (b, n)), 0).astype(np.int32)
-  patches = np.where((modality > 0)[..., None], rng.normal(size=(b, n, p)), 0).astype(np.float32)
-  raw = np.where(modality == 0, 1.0, 3.0).astype(np.float32) * (seg > 0)
-  return dict(tokens=tokens, patches=patches, modality=modality, segment_ids=seg, positions=pos,
-              block_ids=block, raw_bytes=raw, stream=np.zeros((b, n), np.int32))
-
-
 def model_loss_and_grads(config):
   """(loss, grads) of the whole model, single device and under the config's mesh."""
   from mmscale.models import build_model
   from mmscale.models.loss import loss_fn
 
   model = build_model(config, nnx.Rngs(0))
-  batch = model_batch()
+  batch = make_batch(b=8)
   step = jax.jit(nnx.value_and_grad(lambda mdl, b: loss_fn(mdl, b, config)[0]))
   want = step(model, batch)
   mesh = parallel.make_mesh(config)
@@ -137,6 +108,6 @@ def model_loss_and_grads(config):
 
 
 def test_whole_model_sharded_equals_single_device():
-  want, got = model_loss_and_grads(model_config_dict(dict(data=2, expert=4)))
+  want, got = model_loss_and_grads(moe_mesh_config(4, dict(data=2, expert=4)))
   compare(want, got)
   assert np.isfinite(float(want[0]))

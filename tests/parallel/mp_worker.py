@@ -2,49 +2,21 @@
 
 Computes the whole MoE model's loss and gradients with experts sharded over devices of both
 processes and writes them (process 0) to the .npz named by argv[1]. Also importable: the test uses
-`config()`, `batch()` and `loss_and_grads()` for the single-process reference.
+`config()` and `loss_and_grads()` for the single-process reference.
 """
 
-import os
 import sys
 
 import jax
-import ml_collections
 import numpy as np
 from flax import nnx
 
 from mmscale import parallel
+from tests.models.conftest import make_batch, moe_mesh_config
 
 
 def config():
-  from mmscale.models import config as model_config
-
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.model = model_config.defaults()
-  c.model.update(dict(width=32, depth=2, heads=4, vocab_size=64, ffn="moe"))
-  c.model.moe.update(dict(experts=8, top_k=2, every=1))
-  c.data = ml_collections.ConfigDict(
-      dict(seq_len=16, patch_dim=12, patch_size=2, image_size=4, batch_size=8))
-  c.train = ml_collections.ConfigDict(dict(dtype="float32"))
-  c.mesh = parallel.defaults()
-  c.mesh.update(dict(data=1, expert=8))  # The all-to-all crosses the two processes.
-  return c
-
-
-def batch(b=8, n=16, p=12, vocab=64):
-  rng = np.random.default_rng(0)
-  modality = np.zeros((b, n), np.int32)
-  modality[:, 3:7] = 1
-  seg = np.ones((b, n), np.int32)
-  seg[:, 10:] = 2
-  seg[:, -2:] = 0
-  pos = np.concatenate([np.arange(10), np.arange(n - 10)])[None].repeat(b, 0).astype(np.int32)
-  tokens = np.where(modality == 0, rng.integers(1, vocab, (b, n)), 0).astype(np.int32)
-  patches = np.where((modality > 0)[..., None], rng.normal(size=(b, n, p)), 0).astype(np.float32)
-  raw = np.where(modality == 0, 1.0, 3.0).astype(np.float32) * (seg > 0)
-  return dict(tokens=tokens, patches=patches, modality=modality, segment_ids=seg, positions=pos,
-              block_ids=modality.copy(), raw_bytes=raw, stream=np.zeros((b, n), np.int32))
+  return moe_mesh_config(8, dict(data=1, expert=8))  # The all-to-all crosses the two processes.
 
 
 def loss_and_grads(cfg, mesh=None):
@@ -53,7 +25,7 @@ def loss_and_grads(cfg, mesh=None):
   from mmscale.models.loss import loss_fn
 
   model = build_model(cfg, nnx.Rngs(0))
-  data = batch()
+  data = make_batch(b=8)
   step = jax.jit(nnx.value_and_grad(lambda mdl, b: loss_fn(mdl, b, cfg)[0]))
   if mesh is None:
     loss, grads = step(model, data)
