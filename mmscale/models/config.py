@@ -210,6 +210,11 @@ def validate(config) -> None:
   for key in ("seq_len", "patch_dim", "patch_size", "image_size"):
     if key in d:
       _int(f"data.{key}", d[key])
+  if m.attention_impl == "pallas" and "seq_len" in d:
+    from mmscale.models import flash_attention  # pylint: disable=g-import-not-at-top
+    problem = flash_attention.seq_len_problem(int(d.seq_len))
+    if problem:
+      raise ConfigError("data.seq_len", d.seq_len, f"with model.attention_impl='pallas' {problem}")
   _check_streams_have_inputs(config)
 
 

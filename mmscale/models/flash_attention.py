@@ -303,7 +303,18 @@ def _is_pow2(n):
   return n > 0 and n & (n - 1) == 0
 
 
-def flash_attention(q, k, v, segment_ids, lo, hi, *, sm_scale=None, block_q=64, block_k=64,
+BLOCK = 64  # Default q and kv tile: Triton-friendly for head_dim 64-128 on an H100.
+
+
+def seq_len_problem(seq_len: int, block: int = BLOCK) -> str | None:
+  """Why the default tiles cannot cover `seq_len` (None when they can)."""
+  b = min(block, seq_len)
+  if b < 16 or b & (b - 1) or seq_len % b:
+    return f"must be a multiple of {block} (or 16 or 32) for the flash kernel's {block}-row tiles"
+  return None
+
+
+def flash_attention(q, k, v, segment_ids, lo, hi, *, sm_scale=None, block_q=BLOCK, block_k=BLOCK,
                     block_q_bwd=None, block_k_bwd=None, interpret=None):
   """Attention with allowed(q, k) = seg[q] == seg[k] > 0 and lo[q] <= k <= hi[q].
 

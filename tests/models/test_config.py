@@ -60,3 +60,18 @@ def test_streams_need_an_input_projection_for_their_media():
     model_config.validate(c)
   c.model.modalities = ("image", "audio")
   model_config.validate(c)
+
+
+@pytest.mark.parametrize("seq_len,ok", [(16, True), (32, True), (128, True), (1024, True),
+                                        (48, False), (100, False), (8, False)])
+def test_pallas_attention_needs_a_tileable_seq_len(seq_len, ok):
+  c = tiny_config(attention_impl="pallas")
+  c.data.seq_len = seq_len
+  if ok:
+    model_config.validate(c)
+  else:
+    with pytest.raises(ConfigError, match=rf"config.data.seq_len={seq_len}: with "
+                                          r"model.attention_impl='pallas' must be a multiple of 64"):
+      model_config.validate(c)
+  c.model.attention_impl = "xla"
+  model_config.validate(c)  # The dense path takes any length.
