@@ -18,7 +18,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from flax import nnx
-
 from jax.sharding import PartitionSpec as P
 
 from mmscale import parallel
