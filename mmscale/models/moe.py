@@ -199,7 +199,10 @@ def grouped_matmul(name="auto") -> str:
   """model.moe.grouped_matmul -> "blocks" | "ragged_dot"; auto picks by jax's default backend.
 
   XLA:CPU lowers ragged_dot to a dense product with every group (E x the expert FLOPs), so CPU
-  gets the block-sparse scan; GPU/TPU have real grouped-matmul kernels for ragged_dot.
+  gets the block-sparse scan. TPU has a grouped-matmul lowering. XLA:GPU uses cuDNN's grouped
+  matmul for the shapes it supports and otherwise also pads to dense (openxla/xla#45999 describes
+  the fallback), so check a GPU run with benchmarks/bench_moe_layer.py; the capacity-factor mode
+  (model.moe.mode="capacity") is a plain batched matmul everywhere.
   """
   if name == "auto":
     return "blocks" if jax.default_backend() == "cpu" else "ragged_dot"
