@@ -12,8 +12,6 @@ example being cut plus the offset into it, so a restored iterator yields the sam
 import numpy as np
 from grain._src.python.dataset import dataset as grain_dataset
 
-from mmscale.data.modalities import TEXT
-
 FIELDS = ("tokens", "patches", "modality", "segment_ids", "positions", "block_ids", "raw_bytes",
           "stream")
 
@@ -25,26 +23,50 @@ def empty_batch(rows: int, seq_len: int, patch_dim: int) -> dict:
   return b
 
 
+_ARANGE = np.arange(4096, dtype=np.int32)  # Shared source of the positions copied into rows.
+
+
+def _arange(lo: int, hi: int) -> np.ndarray:
+  global _ARANGE
+  if hi > len(_ARANGE):
+    _ARANGE = np.arange(max(hi, 2 * len(_ARANGE)), dtype=np.int32)
+  return _ARANGE[lo:hi]
+
+
+def _place(views, at, seg, block_base, stream, ex, lo, hi, media_lo):
+  """place() on 1-D views of the FIELDS (patches: [positions, patch_dim]) at offset `at`."""
+  tokens, patches, modality, segment_ids, positions, block_ids, raw_bytes, streams = views
+  end = at + hi - lo
+  mod = ex["modality"][lo:hi]
+  tokens[at:end] = ex["tokens"][lo:hi]
+  modality[at:end] = mod
+  segment_ids[at:end] = seg
+  positions[at:end] = _arange(lo, hi)
+  raw_bytes[at:end] = ex["raw_bytes"][lo:hi]
+  streams[at:end] = stream
+  idx = mod.nonzero()[0]  # Media positions (modality != TEXT) within the copied range.
+  k = len(idx)
+  if not k:
+    return 0, block_base
+  blk = ex["block"][lo:hi][idx]
+  first, last = int(idx[0]), int(idx[-1])
+  src = ex["media"][media_lo:media_lo + k]
+  if last - first + 1 == k:  # One run of media positions: slices instead of fancy indexing.
+    block_ids[at + first:at + last + 1] = blk
+    if block_base:
+      block_ids[at + first:at + last + 1] += block_base
+    patches[at + first:at + last + 1] = src
+  else:
+    dst = idx + at
+    block_ids[dst] = blk.astype(np.int32) + block_base
+    patches[dst] = src
+  return k, block_base + int(blk[-1])  # Block ids increase along an example.
+
+
 def place(batch, r, pos, seg, block_base, stream, ex, lo, hi, media_lo):
   """Copies positions [lo, hi) of `ex` to row r at `pos`; returns (#media rows copied, max block)."""
-  n = hi - lo
-  dst = slice(pos, pos + n)
-  mod = ex["modality"][lo:hi]
-  batch["tokens"][r, dst] = ex["tokens"][lo:hi]
-  batch["modality"][r, dst] = mod
-  batch["segment_ids"][r, dst] = seg
-  batch["positions"][r, dst] = np.arange(lo, hi, dtype=np.int32)
-  batch["raw_bytes"][r, dst] = ex["raw_bytes"][lo:hi]
-  batch["stream"][r, dst] = stream
-  blk = ex["block"][lo:hi]
-  is_media = mod != TEXT
-  k = int(np.count_nonzero(is_media))
-  top = block_base
-  if k:
-    batch["block_ids"][r, dst] = np.where(is_media, blk.astype(np.int32) + block_base, 0)
-    batch["patches"][r, pos + np.flatnonzero(is_media)] = ex["media"][media_lo:media_lo + k]
-    top = block_base + int(blk.max())
-  return k, top
+  return _place(tuple(batch[f][r] for f in FIELDS), pos, seg, block_base, stream, ex, lo, hi,
+                media_lo)
 
 
 class Packer:
@@ -58,6 +80,9 @@ class Packer:
     media_offset). Returns (batch, carry); the batch may be partially filled at end of data."""
     b = empty_batch(self.rows, self.seq_len, self.patch_dim)
     L = self.seq_len
+    # Flat views of the fresh (contiguous) arrays: row r starts at r * L.
+    views = tuple(b[f].reshape(-1, self.patch_dim) if f == "patches" else b[f].reshape(-1)
+                  for f in FIELDS)
     exhausted = False
     for r in range(self.rows):
       pos, seg, block_base = 0, 0, 0
@@ -74,14 +99,14 @@ class Packer:
           cut = n
         else:
           br = ex["breaks"]
-          i = int(np.searchsorted(br, off + L - pos, side="right")) - 1
+          i = int(br.searchsorted(off + L - pos, side="right")) - 1
           cut = int(br[i]) if i >= 0 else 0
           if cut <= off:  # Nothing fits before the next break: pad the row.
             if pos == 0:
               raise ValueError(f"a media item of {n} positions does not fit seq_len={L}")
             break
         seg += 1
-        k, block_base = place(b, r, pos, seg, block_base, stream, ex, off, cut, moff)
+        k, block_base = _place(views, r * L + pos, seg, block_base, stream, ex, off, cut, moff)
         pos += cut - off
         carry = None if cut == n else (stream, ex, cut, moff + k)
       if exhausted:

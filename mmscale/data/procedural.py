@@ -9,6 +9,8 @@ sequences with their transcripts).
 A document is a list of parts: ("text", str) | ("image", uint8 [H,W,3]) | ("audio", (wave, rate)).
 """
 
+import functools
+
 import numpy as np
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220),
@@ -45,24 +47,38 @@ def _masks(size: int) -> dict[str, np.ndarray]:
   return out
 
 
-_MASK_CACHE = {}
+_SCENE_CACHE = {}
+
+
+def _scene_tables(size: int):
+  """(background image, byte offsets in the flat image of each shape in each cell [shape][cell],
+  each colour's RGB repeated over every pixel [colour]) of a size: drawing an object is then one
+  indexed copy instead of a boolean mask over the whole image."""
+  if size not in _SCENE_CACHE:
+    masks = _masks(size)
+    background = np.empty((size, size, 3), np.uint8)
+    background[:] = (16, 16, 24)
+    rgb = np.arange(3)
+    cells = tuple(tuple((np.flatnonzero(masks[s][i, j])[:, None] * 3 + rgb).ravel()
+                        for i in range(3) for j in range(3)) for s in SHAPES)
+    tiles = tuple(np.tile(c, size * size) for c in COLOUR_RGB)
+    _SCENE_CACHE[size] = background, cells, tiles
+  return _SCENE_CACHE[size]
 
 
 def scene(rng: np.random.Generator, size: int):
   """(image uint8 [size,size,3], objects [(colour, shape, row, col)]) with 1-3 objects."""
-  if size not in _MASK_CACHE:
-    _MASK_CACHE[size] = _masks(size)
-  masks = _MASK_CACHE[size]
+  background, offsets, tiles = _scene_tables(size)
   n = int(rng.integers(1, 4))
   cells = rng.choice(9, n, replace=False)
   colours, shapes = rng.integers(0, len(COLOUR_NAMES), n), rng.integers(0, len(SHAPES), n)
-  img = np.zeros((size, size, 3), np.uint8)
-  img[:] = (16, 16, 24)
+  img = background.copy()
+  flat = img.reshape(-1)
   objects = []
-  for c, s, cell in zip(colours, shapes, cells):
-    i, j = divmod(int(cell), 3)
-    img[masks[SHAPES[s]][i, j]] = COLOUR_RGB[c]
-    objects.append((COLOUR_NAMES[c], SHAPES[s], i, j))
+  for c, s, cell in zip(colours.tolist(), shapes.tolist(), cells.tolist()):
+    at = offsets[s][cell]
+    flat[at] = tiles[c][:len(at)]  # Objects sit in distinct cells: no overlaps.
+    objects.append((COLOUR_NAMES[c], SHAPES[s], *divmod(cell, 3)))
   return img, objects
 
 
@@ -125,15 +141,22 @@ def text(seed, split, index, size):
   return [("text", " ".join(lines))]
 
 
+@functools.lru_cache(maxsize=32)
+def _tone(pitch: str, rate: int) -> np.ndarray:
+  """One tone and the gap after it, float32 (a wave is a concatenation of these, read-only)."""
+  t = np.arange(int(0.25 * rate)) / rate
+  env = np.minimum(1, np.minimum(t, t[::-1]) * 40)
+  gap = np.zeros(int(0.05 * rate), np.float32)
+  out = np.concatenate([0.5 * env * np.sin(2 * np.pi * PITCHES[pitch] * t), gap]).astype(np.float32)
+  out.flags.writeable = False
+  return out
+
+
 def audio(seed, split, index, size, rate=8000):
   del size
   rng = _rng(seed, "audio", split, index)
   names = [tuple(PITCHES)[k] for k in rng.integers(0, 3, int(rng.integers(1, 5)))]
-  t = np.arange(int(0.25 * rate)) / rate
-  env = np.minimum(1, np.minimum(t, t[::-1]) * 40)
-  gap = np.zeros(int(0.05 * rate), np.float32)
-  wave = np.concatenate([np.concatenate([0.5 * env * np.sin(2 * np.pi * PITCHES[p] * t), gap])
-                         for p in names]).astype(np.float32)
+  wave = np.concatenate([_tone(p, rate) for p in names])
   return [("audio", (wave, rate)), ("text", "Tones: " + ", ".join(names) + ".")]
 
 
