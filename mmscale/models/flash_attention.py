@@ -350,8 +350,12 @@ def flash_attention(q, k, v, segment_ids, lo, hi, *, sm_scale=None, block_q=BLOC
       raise ValueError(f"sequence length {seq_len} must be a multiple of {name}={b}")
   if sm_scale is None:
     sm_scale = 1.0 / math.sqrt(head_dim)
+  backend = jax.default_backend()
   if interpret is None:
-    interpret = jax.default_backend() == "cpu"
+    interpret = backend == "cpu"
+  if not interpret and backend not in ("gpu", "cpu"):  # cpu: lowering for a GPU target (tests).
+    raise ValueError(f"the flash kernel is written for Triton (GPU); on {backend!r} use "
+                     "model.attention_impl='xla' (or interpret=True)")
   as_i32 = lambda x: jnp.asarray(x, jnp.int32)
   # Triton's dot tiles want a power-of-two head_dim (>= 16): zero columns change no q.k product
   # and give zero output columns, cut off again below (the paper's 1.63B has head_dim 92).

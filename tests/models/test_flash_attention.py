@@ -278,6 +278,15 @@ def test_bad_inputs_raise_clear_errors():
     call(q, q, q, seg, lo, hi, block_k_bwd=8)
 
 
+def test_other_accelerators_get_a_clear_error(monkeypatch):
+  seg = jnp.ones((1, 64), jnp.int32)
+  lo, hi = fa.mask_intervals(seg, jnp.zeros_like(seg), "decoder")
+  q = jnp.zeros((1, 64, 1, 16))
+  monkeypatch.setattr(jax, "default_backend", lambda: "tpu")
+  with pytest.raises(ValueError, match="written for Triton.*on 'tpu' use model.attention_impl='xla'"):
+    fa.flash_attention(q, q, q, seg, lo, hi)
+
+
 @pytest.mark.parametrize("dtype,d,bq,bk", [(jnp.bfloat16, 64, 64, 64), (jnp.float32, 128, 128, 64)])
 def test_kernels_lower_to_valid_triton_ir(monkeypatch, dtype, d, bq, bk):
   """No GPU here, but lowering for the "cuda" platform runs Pallas' Triton lowering on CPU: every
