@@ -13,13 +13,16 @@ import pytest
 from mmscale.sweep import claims
 
 
-def _race(dirs, out_q):
+def _race(dirs, out_q, all_done):
   won = []
   for d in dirs:
     c = claims.try_claim(d, heartbeat=60)
     if c is not None:
       won.append(d)  # Keep it held: the others must all lose.
   out_q.put(won)
+  # Stay alive until every racer is through: a claim naming a dead local process is stale, and a
+  # late starter would rightly take it over.
+  all_done.wait(60)
 
 
 # Forked children only touch the filesystem: JAX's threads (imported by other tests) are not used.
@@ -29,11 +32,12 @@ def test_only_one_process_wins_each_claim(tmp_path):
   for d in dirs:
     os.makedirs(d)
   ctx = mp.get_context("fork")
-  q = ctx.Queue()
-  procs = [ctx.Process(target=_race, args=(dirs, q)) for _ in range(4)]
+  q, all_done = ctx.Queue(), ctx.Event()
+  procs = [ctx.Process(target=_race, args=(dirs, q, all_done)) for _ in range(4)]
   for p in procs:
     p.start()
   results = [q.get(timeout=60) for _ in procs]
+  all_done.set()
   for p in procs:
     p.join()
   won = [d for r in results for d in r]
