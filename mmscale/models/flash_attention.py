@@ -306,10 +306,19 @@ def _is_pow2(n):
 BLOCK = 64  # Default q and kv tile: Triton-friendly for head_dim 64-128 on an H100.
 
 
+def _tile_problem(name: str, block: int, seq_len: int) -> str | None:
+  """Why a `block`-row tile (clamped to L) cannot cover `seq_len`; None when it can."""
+  b = min(int(block), seq_len)
+  if not (_is_pow2(b) and b >= 16):
+    return f"{name} (clamped to L) must be a power of two >= 16, got {b}"
+  if seq_len % b:
+    return f"sequence length {seq_len} must be a multiple of {name}={b}"
+  return None
+
+
 def seq_len_problem(seq_len: int, block: int = BLOCK) -> str | None:
-  """Why the default tiles cannot cover `seq_len` (None when they can)."""
-  b = min(block, seq_len)
-  if b < 16 or b & (b - 1) or seq_len % b:
+  """Why the default tiles cannot cover `seq_len` (None when they can), for config validation."""
+  if _tile_problem("block", block, seq_len):
     return f"must be a multiple of {block} (or 16 or 32) for the flash kernel's {block}-row tiles"
   return None
 
@@ -342,12 +351,11 @@ def flash_attention(q, k, v, segment_ids, lo, hi, *, sm_scale=None, block_q=BLOC
     raise ValueError(f"head_dim must be in [1, 256], got {head_dim}")
   blocks = (block_q, block_k, block_q if block_q_bwd is None else block_q_bwd,
             block_k if block_k_bwd is None else block_k_bwd)
-  blocks = tuple(min(int(b), seq_len) for b in blocks)
   for name, b in zip(("block_q", "block_k", "block_q_bwd", "block_k_bwd"), blocks):
-    if not (_is_pow2(b) and b >= 16):
-      raise ValueError(f"{name} (clamped to L) must be a power of two >= 16, got {b}")
-    if seq_len % b:
-      raise ValueError(f"sequence length {seq_len} must be a multiple of {name}={b}")
+    problem = _tile_problem(name, b, seq_len)
+    if problem:
+      raise ValueError(problem)
+  blocks = tuple(min(int(b), seq_len) for b in blocks)
   if sm_scale is None:
     sm_scale = 1.0 / math.sqrt(head_dim)
   backend = jax.default_backend()
