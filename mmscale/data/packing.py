@@ -34,7 +34,8 @@ def _arange(lo: int, hi: int) -> np.ndarray:
 
 
 def _place(views, at, seg, block_base, stream, ex, lo, hi, media_lo):
-  """place() on 1-D views of the FIELDS (patches: [positions, patch_dim]) at offset `at`."""
+  """Copies positions [lo, hi) of `ex` to the flat views of the FIELDS (patches: [positions,
+  patch_dim]) from offset `at`; returns (#media rows copied, max block id so far)."""
   tokens, patches, modality, segment_ids, positions, block_ids, raw_bytes, streams = views
   end = at + hi - lo
   mod = ex["modality"][lo:hi]
@@ -61,12 +62,6 @@ def _place(views, at, seg, block_base, stream, ex, lo, hi, media_lo):
     block_ids[dst] = blk.astype(np.int32) + block_base
     patches[dst] = src
   return k, block_base + int(blk[-1])  # Block ids increase along an example.
-
-
-def place(batch, r, pos, seg, block_base, stream, ex, lo, hi, media_lo):
-  """Copies positions [lo, hi) of `ex` to row r at `pos`; returns (#media rows copied, max block)."""
-  return _place(tuple(batch[f][r] for f in FIELDS), pos, seg, block_base, stream, ex, lo, hi,
-                media_lo)
 
 
 class Packer:
