@@ -219,29 +219,49 @@ def train(config, workdir) -> dict:
   progress = Progress(steps, step, enabled=primary)
   started = time.time()
   train_time0 = float(meta["train_time"])
-  pending = []
+  pending = []  # Metrics of the steps not yet read back.
+  deferred = None  # A train record whose read-back waits until the next step is queued.
+
+  def log(until: int, metrics_list: list) -> None:
+    """Reads back the metrics of the steps up to `until` and writes its train record.
+
+    The read-back waits for step `until` to finish, so wall_time marks its completion.
+    """
+    nonlocal last_loss
+    host = jax.device_get(metrics_list)  # One transfer for all of them, not one per scalar.
+    for m_ in host:
+      meta["tokens"] += int(m_["tokens"])
+      for m in MODALITIES:
+        meta["tokens_by_modality"][m] += int(m_[f"tokens_{m}"])
+        meta["bytes_by_modality"][m] += float(m_[f"raw_bytes_{m}"])
+    meta["train_time"] = train_time0 + time.time() - started
+    last = host[-1]
+    last_loss = float(last["loss"])
+    progress.update(until, meta["tokens"], last_loss)
+    if primary:
+      rec.append_record(records_path, {
+          "kind": "train", "run_id": t.run_id, "step": until, "tokens": int(meta["tokens"]),
+          "loss": last_loss, "grad_norm": float(last["grad_norm"]),
+          "lr": t.lr(until), "wall_time": meta["train_time"]})
+
   with _Preemption() as preempt, jax.set_mesh(t.mesh):
     while step < steps:
       batch = t.device_batch(next(t.data))
       params, opt_state, metrics = t.train_step(params, opt_state, batch)
       step += 1
-      pending.append(metrics)  # Read back lazily: a sync every step would stall the device.
+      if deferred is not None:
+        # The previous log step's read-back, now that this step keeps the device busy: reading it
+        # before dispatching would leave the device idle for the record and the next batch.
+        log(*deferred)
+        deferred = None
+      pending.append(metrics)
       boundary = step in evals or step in saves or (every and step % every == 0) or preempt.requested
       if step % config.train.log_every == 0 or boundary or step == steps:
-        for m_ in pending:
-          meta["tokens"] += int(m_["tokens"])
-          for m in MODALITIES:
-            meta["tokens_by_modality"][m] += int(m_[f"tokens_{m}"])
-            meta["bytes_by_modality"][m] += float(m_[f"raw_bytes_{m}"])
+        if boundary or step == steps:
+          log(step, pending)  # Evals, saves and the end need the counts now.
+        else:
+          deferred = (step, list(pending))
         pending.clear()
-        meta["train_time"] = train_time0 + time.time() - started
-        last_loss = float(metrics["loss"])
-        progress.update(step, meta["tokens"], last_loss)
-        if primary:
-          rec.append_record(records_path, {
-              "kind": "train", "run_id": t.run_id, "step": step, "tokens": int(meta["tokens"]),
-              "loss": last_loss, "grad_norm": float(metrics["grad_norm"]),
-              "lr": t.lr(step), "wall_time": meta["train_time"]})
       if step in evals:
         t.params = params
         val, routing = t.evaluate()
