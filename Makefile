@@ -10,15 +10,16 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m mmscale.allocator install  # tcmalloc: XLA:CPU steps ~1.5-2x faster (mmscale/allocator.py)
 	touch $(STAMP)
 
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m mmscale.allocator run $(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m 'not slow'
+	$(BIN)/python -m mmscale.allocator run $(BIN)/python -m pytest -q -m 'not slow'
 
 demo: $(STAMP)
 	$(BIN)/python -m mmscale demo

@@ -20,6 +20,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from mmscale import allocator  # pylint: disable=g-import-not-at-top
+
+allocator.reexec()  # Measure what `mmscale train` runs: under tcmalloc where it can be had.
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # Dense bf16 peak FLOP/s from the vendors' data sheets, matched against jax's device_kind.
@@ -157,7 +161,7 @@ def machine() -> dict:
   return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
           "nproc": os.cpu_count(), "cpu": cpu, "backend": jax.default_backend(),
           "devices": jax.device_count(), "device_kind": dev.device_kind,
-          "jax": jax.__version__}
+          "jax": jax.__version__, "allocator": "tcmalloc" if allocator.loaded() else "system"}
 
 
 def emit(result: dict) -> None:

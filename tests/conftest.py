@@ -6,3 +6,9 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from mmscale import allocator  # pylint: disable=g-import-not-at-top
+
+# `make test` starts pytest under tcmalloc (mmscale.allocator run); programs the tests start get the
+# system allocator, and `python -m mmscale` children preload tcmalloc again themselves.
+allocator.forget_preload()
