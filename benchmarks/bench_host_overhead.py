@@ -1,9 +1,11 @@
 """Host overhead: the training loop's wall time per step over the jitted step alone
 (target <= 1.10).
 
-  python benchmarks/bench_host_overhead.py [--config=experiments/nmm.py:size=t1] [--steps=100]
+  python benchmarks/bench_host_overhead.py [--config=experiments/tiny.py] [--steps=60]
 
-The default model is the smallest CPU size (a step of ~50 ms), so host work weighs the most.
+The default model is experiments/tiny.py, the CPU config of the other benchmarks (a ~230 ms step on
+2 cores). `--config=experiments/nmm.py:size=t1 --steps=100` is the stress case: a ~10 ms step, so
+the fixed host costs per batch and per save weigh 20x more (benchmarks/RESULTS.md has both).
 
 Loop: mmscale.train.loop.train itself on a short run, everything in (data pipeline, host-to-device
 transfer, metric read-back and train records every log_every steps, an async checkpoint mid-run).
@@ -55,10 +57,10 @@ def loop_seconds_per_step(config) -> tuple[float, float, list]:
 
 def main(argv=None):
   p = common.parser(__doc__)
-  p.add_argument("--steps", type=int, default=100, help="training steps of each loop run")
+  p.add_argument("--steps", type=int, default=60, help="training steps of each loop run")
   p.add_argument("--log-every", type=int, default=10)
   p.add_argument("--checkpoint-every", type=int, default=0, help="0: steps // 2")
-  p.set_defaults(repeats=5, config="experiments/nmm.py:size=t1")
+  p.set_defaults(repeats=5, config="experiments/tiny.py")
   a = p.parse_args(argv)
   common.init_platform(a.platform)
   import jax  # pylint: disable=g-import-not-at-top

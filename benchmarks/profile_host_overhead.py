@@ -5,7 +5,8 @@ at a time, each over the step alone (the profile behind bench_host_overhead's fi
 
 Variants, interleaved in one process (median of the repeats, each `--steps` steps):
   alone            the jitted step on pre-made device batches, back to back (the denominator)
-  metric_sync      + every log_every steps, the pending metrics read back (the loop's sync point)
+  metric_sync      + every log_every steps, the pending metrics read back once the next step is
+                   queued (the loop's sync point)
   device_put       + each step's batch moved from host numpy arrays (Trainer.device_batch)
   data             + each batch drawn from the run's data iterator (Grain mix, packing, prefetch)
   checkpoint       + one async save of the live state in the middle (RunCheckpoints.save)
@@ -39,16 +40,19 @@ def main(argv=None):
   saves = [0]
 
   def loop(batch_of, checkpoint=False):
-    params, opt_state, pending = timer.params, timer.opt_state, []
+    params, opt_state, pending, deferred = timer.params, timer.opt_state, [], []
 
     def steps():
       nonlocal params, opt_state
       with jax.set_mesh(trainer.mesh):
         for i in range(a.steps):
           params, opt_state, m = trainer.train_step(params, opt_state, batch_of(i))
+          if deferred:  # As the loop does: the read-back waits until the next step is queued.
+            jax.device_get(deferred)
+            deferred.clear()
           pending.append(m)
           if (i + 1) % a.log_every == 0:
-            [float(v) for ms in pending for v in ms.values()]  # pylint: disable=expression-not-assigned
+            deferred.extend(pending)
             pending.clear()
           if checkpoint and i == a.steps // 2:
             saves[0] += 1
