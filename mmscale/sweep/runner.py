@@ -118,4 +118,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+  from mmscale import allocator
+  allocator.reexec()  # The run trains here: under tcmalloc where it can be had (see allocator).
   sys.exit(main(sys.argv))
