@@ -93,6 +93,8 @@ def reexec() -> None:
   if _MARK in os.environ or _disabled() or loaded():
     forget_preload()
     return
+  if "pytest" in sys.modules:  # Never restart a test session that called an entry point in-process.
+    return
   lib = find()
   if lib is None:
     return
