@@ -122,52 +122,48 @@ def _zeros(shape, dtype, *refs):
   return z
 
 
-def _blocks_fwd(xb, bid, used, wg, wu, wd):
-  refs = (xb, bid, used, wg, wu, wd)
+BLOCKS_PER_STEP = 4  # Blocks per scan step, as one batched matmul: ~10 % faster than 1 on 2 CPU cores.
 
-  def block(x, i):
-    g, u = x @ wg[i], x @ wu[i]
-    return (jax.nn.silu(g) * u) @ wd[i], g, u
+
+def _blocks_fwd(xb, bid, wg, wu, wd):
+  """xb [S, P, b, D]: S scan steps of P blocks; bid [S, P] the expert of each block."""
 
   def body(_, inp):
-    n, x, i = inp
-    zeros = (_zeros(x.shape, x.dtype, *refs),) + (_zeros(x.shape[:1] + wg.shape[2:], x.dtype,
-                                                           *refs),) * 2
-    return None, jax.lax.cond(n < used, block, lambda x, i: zeros, x, i)  # Skip unused blocks.
+    x, i = inp
+    g = jnp.einsum("pbd,pdh->pbh", x, wg[i])
+    u = jnp.einsum("pbd,pdh->pbh", x, wu[i])
+    return None, (jnp.einsum("pbh,phd->pbd", jax.nn.silu(g) * u, wd[i]), g, u)
 
-  _, (yb, g, u) = jax.lax.scan(body, None, (jnp.arange(xb.shape[0]), xb, bid))
-  return yb, (xb, bid, used, g, u, wg, wu, wd)
+  _, (yb, g, u) = jax.lax.scan(body, None, (xb, bid))
+  return yb, (xb, bid, g, u, wg, wu, wd)
 
 
 def _blocks_bwd(res, dy):
-  xb, bid, used, g, u, wg, wu, wd = res
+  xb, bid, g, u, wg, wu, wd = res
   refs = res + (dy,)
   f32 = dict(preferred_element_type=jnp.float32)
 
-  def block(acc, x, i, g, u, dy):
+  def body(acc, inp):
+    x, i, g, u, dy = inp
     agg, agu, agd = acc
     s = jax.nn.silu(g)
-    dh = dy @ wd[i].T
+    dh = jnp.einsum("pbd,phd->pbh", dy, wd[i])
     dg, du = (dh * u * _dsilu(g)).astype(x.dtype), (dh * s).astype(x.dtype)
-    # Only this block's expert slice of the accumulators changes (in place in the while loop).
-    agd = agd.at[i].add(jnp.dot((s * u).T, dy, **f32))
-    agg = agg.at[i].add(jnp.dot(x.T, dg, **f32))
-    agu = agu.at[i].add(jnp.dot(x.T, du, **f32))
-    return (agg, agu, agd), dg @ wg[i].T + du @ wu[i].T
-
-  def body(acc, inp):
-    n, *blk = inp
-    skip = lambda acc, x, *_: (acc, _zeros(x.shape, x.dtype, *refs))
-    return jax.lax.cond(n < used, block, skip, acc, *blk)
+    # Only these blocks' expert slices of the accumulators change (in place in the while loop).
+    agd = agd.at[i].add(jnp.einsum("pbh,pbd->phd", s * u, dy, **f32))
+    agg = agg.at[i].add(jnp.einsum("pbd,pbh->pdh", x, dg, **f32))
+    agu = agu.at[i].add(jnp.einsum("pbd,pbh->pdh", x, du, **f32))
+    dx = jnp.einsum("pbh,pdh->pbd", dg, wg[i]) + jnp.einsum("pbh,pdh->pbd", du, wu[i])
+    return (agg, agu, agd), dx
 
   acc = tuple(_zeros(w.shape, jnp.float32, *refs) for w in (wg, wu, wd))
-  (agg, agu, agd), dx = jax.lax.scan(body, acc, (jnp.arange(xb.shape[0]), xb, bid, g, u, dy))
-  return dx, None, None, agg.astype(wg.dtype), agu.astype(wu.dtype), agd.astype(wd.dtype)
+  (agg, agu, agd), dx = jax.lax.scan(body, acc, (xb, bid, g, u, dy))
+  return dx, None, agg.astype(wg.dtype), agu.astype(wu.dtype), agd.astype(wd.dtype)
 
 
 @jax.custom_vjp
-def _blocks_swiglu_core(xb, bid, used, wg, wu, wd):
-  return _blocks_fwd(xb, bid, used, wg, wu, wd)[0]
+def _blocks_swiglu_core(xb, bid, wg, wu, wd):
+  return _blocks_fwd(xb, bid, wg, wu, wd)[0]
 
 
 _blocks_swiglu_core.defvjp(_blocks_fwd, _blocks_bwd)
@@ -176,22 +172,26 @@ _blocks_swiglu_core.defvjp(_blocks_fwd, _blocks_bwd)
 def _blocks_swiglu(x, rows, se, wg, wu, wd, *, block=0):
   """Block-sparse grouped SwiGLU: each b-row block runs only its own expert's weights.
 
-  A scan over blocks with a hand-written backward: the automatic transpose of `w[i]` in a scan
-  adds a full-size zero-padded gradient per block, while this one updates one expert's slice.
+  A scan over steps of BLOCKS_PER_STEP blocks with a hand-written backward: the automatic transpose
+  of `w[i]` in a scan adds a full-size zero-padded gradient per step, while this one updates only
+  the steps' expert slices. Blocks past the used ones hold only zero rows, so they add exact zeros.
   """
   n = wg.shape[0]
   b = block_size(rows.shape[0], n, block)
-  slot, bid, used = _block_layout(se, n, b)
-  nb = bid.shape[0]
+  slot, bid, _ = _block_layout(se, n, b)
+  p, nb0 = BLOCKS_PER_STEP, bid.shape[0]
+  nb = -(-nb0 // p) * p
+  bid = jnp.concatenate([bid, jnp.full((nb - nb0,), n - 1, bid.dtype)])
+  slot = jnp.where(slot < nb0 * b, slot, nb * b)  # Rows not routed stay out of range.
   # Row of x behind each padded slot (x.shape[0] = padding: out of range, gathers zeros).
   src = jnp.full((nb * b,), x.shape[0], rows.dtype).at[slot].set(rows, mode="drop")
-  xb = x.at[src].get(mode="fill", fill_value=0).reshape(nb, b, -1)
+  xb = x.at[src].get(mode="fill", fill_value=0).reshape(nb // p, p, b, -1)
   # Under shard_map every float input must vary over the same mesh axes, so that each cotangent
   # from the hand-written backward has its primal's type; the automatic transpose of this add
   # then does the psum over the axes a weight was replicated on.
-  vary = _zeros((), xb.dtype, xb, bid, used, wg, wu, wd)
+  vary = _zeros((), xb.dtype, xb, bid, wg, wu, wd)
   xb, wg, wu, wd = (t + vary for t in (xb, wg, wu, wd))
-  yb = _blocks_swiglu_core(xb, bid, used, wg, wu, wd).reshape(nb * b, -1)
+  yb = _blocks_swiglu_core(xb, bid.reshape(nb // p, p), wg, wu, wd).reshape(nb * b, -1)
   return yb.at[slot].get(mode="fill", fill_value=0)
 
 
