@@ -90,15 +90,16 @@ def block_size(rows, groups, size=0):
   return int(min(128, max(16, 2 ** int(math.log2(max(rows // (4 * groups), 1))))))
 
 
-def _block_layout(se, n, b):
+def _block_layout(se, n, b, multiple=1):
   """Sorted group ids se [R] (n = not routed, sorted last) -> MegaBlocks layout.
 
   Each group's rows start a fresh block of b rows; returns the padded slot of each row (nb * b
   for rows not routed), the group of each block, and the number of blocks in use. The static
-  block count ceil(R / b) + n bounds the padded total, so no row is ever dropped.
+  block count ceil(R / b) + n, rounded up to a multiple of `multiple`, bounds the padded total, so
+  no row is ever dropped; blocks past the used ones get group n - 1 and no rows.
   """
   r = se.shape[0]
-  nb = -(-r // b) + n
+  nb = -(-(-(-r // b) + n) // multiple) * multiple
   sizes = _sizes(se, n)
   padded = (sizes + b - 1) // b * b
   pend = jnp.cumsum(padded)
@@ -178,11 +179,9 @@ def _blocks_swiglu(x, rows, se, wg, wu, wd, *, block=0):
   """
   n = wg.shape[0]
   b = block_size(rows.shape[0], n, block)
-  slot, bid, _ = _block_layout(se, n, b)
-  p, nb0 = BLOCKS_PER_STEP, bid.shape[0]
-  nb = -(-nb0 // p) * p
-  bid = jnp.concatenate([bid, jnp.full((nb - nb0,), n - 1, bid.dtype)])
-  slot = jnp.where(slot < nb0 * b, slot, nb * b)  # Rows not routed stay out of range.
+  p = BLOCKS_PER_STEP
+  slot, bid, _ = _block_layout(se, n, b, p)
+  nb = bid.shape[0]
   # Row of x behind each padded slot (x.shape[0] = padding: out of range, gathers zeros).
   src = jnp.full((nb * b,), x.shape[0], rows.dtype).at[slot].set(rows, mode="drop")
   xb = x.at[src].get(mode="fill", fill_value=0).reshape(nb // p, p, b, -1)

@@ -109,3 +109,17 @@ def test_validate_rejects_grouped_knobs(kw, key):
     c = ml_collections.ConfigDict({"model": model_config.defaults()})
     c.model.moe.update(kw)
     moe_config.validate(c)
+
+
+def test_block_layout_rounds_the_block_count_to_a_multiple():
+  rng = np.random.default_rng(1)
+  se = jnp.asarray(np.sort(np.concatenate([rng.integers(0, E, 37), np.full(5, E)])).astype(np.int32))
+  slot1, bid1, used1 = map(np.asarray, moe._block_layout(se, E, 4))
+  slot4, bid4, used4 = map(np.asarray, moe._block_layout(se, E, 4, multiple=4))
+  nb1, nb4 = len(bid1), len(bid4)
+  assert nb4 % 4 == 0 and nb1 <= nb4 < nb1 + 4
+  routed = np.asarray(se) < E
+  np.testing.assert_array_equal(slot4[routed], slot1[routed])  # Same places for routed rows.
+  assert (slot4[~routed] == nb4 * 4).all()  # Not routed: still out of range after the padding.
+  np.testing.assert_array_equal(bid4[:nb1], bid1)
+  assert (bid4[nb1:] == E - 1).all() and int(used4) == int(used1)
