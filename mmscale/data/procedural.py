@@ -47,23 +47,19 @@ def _masks(size: int) -> dict[str, np.ndarray]:
   return out
 
 
-_SCENE_CACHE = {}
-
-
+@functools.lru_cache(maxsize=8)
 def _scene_tables(size: int):
   """(background image, byte offsets in the flat image of each shape in each cell [shape][cell],
   each colour's RGB repeated over every pixel [colour]) of a size: drawing an object is then one
   indexed copy instead of a boolean mask over the whole image."""
-  if size not in _SCENE_CACHE:
-    masks = _masks(size)
-    background = np.empty((size, size, 3), np.uint8)
-    background[:] = (16, 16, 24)
-    rgb = np.arange(3)
-    cells = tuple(tuple((np.flatnonzero(masks[s][i, j])[:, None] * 3 + rgb).ravel()
-                        for i in range(3) for j in range(3)) for s in SHAPES)
-    tiles = tuple(np.tile(c, size * size) for c in COLOUR_RGB)
-    _SCENE_CACHE[size] = background, cells, tiles
-  return _SCENE_CACHE[size]
+  masks = _masks(size)
+  background = np.empty((size, size, 3), np.uint8)
+  background[:] = (16, 16, 24)
+  rgb = np.arange(3)
+  cells = tuple(tuple((np.flatnonzero(masks[s][i, j])[:, None] * 3 + rgb).ravel()
+                      for i in range(3) for j in range(3)) for s in SHAPES)
+  tiles = tuple(np.tile(c, size * size) for c in COLOUR_RGB)
+  return background, cells, tiles
 
 
 def scene(rng: np.random.Generator, size: int):
