@@ -260,8 +260,8 @@ def train(config, workdir) -> dict:
         if boundary or step == steps:
           log(step, pending)  # Evals, saves and the end need the counts now.
         else:
-          deferred = (step, list(pending))
-        pending.clear()
+          deferred = (step, pending)
+        pending = []
       if step in evals:
         t.params = params
         val, routing = t.evaluate()
