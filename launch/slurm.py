@@ -103,7 +103,10 @@ def make_executor(root: str, workers: int, partition: str = "", timeout_min: int
   import submitit
 
   folder = os.path.join(os.path.abspath(root), "_slurm", "%j")
-  executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=1000)
+  try:
+    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=1000)
+  except RuntimeError as e:  # submitit looks for srun on PATH before anything else.
+    raise UserError(f"--launcher=slurm needs a SLURM client on PATH: {e}") from None
   params = dict(job_name="mmscale-sweep", time=int(timeout_min), array_parallelism=int(workers),
                 ntasks_per_node=1, signal_delay_s=120, stderr_to_stdout=True)
   if partition:

@@ -33,7 +33,10 @@ def test_tpu_needs_name_and_zone():
     tpu.commands("", "z", "", "true")
 
 
-def test_slurm_executor_parameters(tmp_path):
+def test_slurm_executor_parameters(tmp_path, monkeypatch):
+  # The parameters are checked by submitit without a cluster; only its srun probe needs one.
+  import submitit
+  monkeypatch.setattr(submitit.SlurmExecutor, "affinity", classmethod(lambda cls: 1))
   ex = slurm.make_executor(str(tmp_path), 3, partition="gpu", timeout_min=30,
                            slurm_args={"gpus_per_node": 8, "cpus_per_task": 12})
   p = ex.parameters
@@ -41,6 +44,13 @@ def test_slurm_executor_parameters(tmp_path):
   assert p["gpus_per_node"] == 8 and p["cpus_per_task"] == 12 and p["signal_delay_s"] == 120
   with pytest.raises(UserError, match="--slurm_args"):
     slurm.make_executor(str(tmp_path), 1, slurm_args={"gpus_per_nod": 1})
+
+
+def test_slurm_without_a_cluster_is_one_line(tmp_path, monkeypatch):
+  monkeypatch.setenv("PATH", str(tmp_path))  # No srun, sbatch or squeue anywhere.
+  with pytest.raises(UserError, match="--launcher=slurm needs a SLURM client on PATH"):
+    slurm.make_executor(str(tmp_path / "r"), 1)
+  assert not (tmp_path / "r").exists()
 
 
 def test_slurm_task_pickles_without_its_worker(tmp_path):
