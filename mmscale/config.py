@@ -9,7 +9,6 @@ the first bad value into a one-line `ConfigError` naming the key, the value and 
 
 import math
 import numbers
-import os
 
 import ml_collections
 
@@ -152,17 +151,10 @@ def resolve(config) -> ml_collections.ConfigDict:
 
 
 def config_hash(config) -> str:
-  """Short hash of a resolved config: the same config always maps to the same run directory."""
-  import hashlib
-  import json
-
-  d = config.to_dict()
-  if d.get("train", {}).get("init_from"):
-    # A branch names its trunk by directory; the root it lives under may move (or be mounted
-    # elsewhere on another host) without changing what the run is.
-    d["train"]["init_from"] = os.path.basename(os.path.normpath(d["train"]["init_from"]))
-  blob = json.dumps(d, sort_keys=True, default=str)
-  return hashlib.sha256(blob.encode()).hexdigest()[:10]
+  """Short hash of what makes the run what it is (mmscale/identity.py): the same run always maps
+  to the same directory, whatever its presentation keys say or which keys mmscale gained since."""
+  from mmscale import identity
+  return identity.config_hash(config)
 
 
 def run_id(config) -> str:

@@ -3,6 +3,9 @@
 import json
 import os
 
+import ml_collections
+
+from mmscale.config import run_id
 from mmscale.errors import UserError
 from mmscale.train.records import write_json_atomic
 
@@ -26,9 +29,12 @@ def prepare_workdir(config, workdir, primary: bool = True) -> str:
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
       existing = json.load(f)
-    if resolved != existing:
+    if run_id(ml_collections.ConfigDict(existing)) != run_id(config):
       raise UserError(f"--workdir={workdir}: holds a run with a different config.json; "
                       "use a new workdir (nothing was changed)")
+    # Same run (mmscale/identity.py): only presentation keys or keys mmscale gained differ.
+    if resolved != existing and primary:
+      write_json_atomic(path, resolved)
   elif primary:
     write_json_atomic(path, resolved)
   return workdir
