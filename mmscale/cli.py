@@ -11,6 +11,7 @@ import sys
 from absl import flags
 
 from mmscale import allocator
+from mmscale import flagparse
 from mmscale.errors import UserError
 
 COMMANDS = {
@@ -31,6 +32,24 @@ def usage() -> str:
   return "\n".join(lines)
 
 
+def command_help(command: str, args: list[str]) -> str:
+  """`mmscale COMMAND [SUB] --help`: the command's usage and its flags, without running anything.
+
+  The stage module only defines flags at import (its heavy imports happen in main), so this never
+  loads jax. A module serving several commands or subcommands lists each one's flags in HELP_FLAGS,
+  keyed "command" or "command sub".
+  """
+  module = importlib.import_module(COMMANDS[command][0])
+  by_command = getattr(module, "HELP_FLAGS", {})
+  sub = args[0] if args and not args[0].startswith("-") else None
+  key = f"{command} {sub}" if sub else command
+  subs = [k.split(" ", 1)[1] for k in by_command if k.startswith(command + " ")]
+  if sub and subs and key not in by_command:
+    raise UserError(f"mmscale {command}: unknown subcommand {sub!r} (allowed: {', '.join(subs)})")
+  usage = f"mmscale {key}: {COMMANDS[command][1]}\n\n{(module.__doc__ or '').strip()}"
+  return flagparse.help_text(usage, module.FLAGS, by_command.get(key))
+
+
 def run(argv: list[str]) -> int:
   if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
     print(usage())
@@ -39,8 +58,11 @@ def run(argv: list[str]) -> int:
   if command not in COMMANDS:
     print(f"mmscale: error: unknown command {command!r}\n{usage()}", file=sys.stderr)
     return 2
-  module = importlib.import_module(COMMANDS[command][0])
   try:
+    if flagparse.wants_help(argv[2:]):
+      print(command_help(command, argv[2:]))
+      return 0
+    module = importlib.import_module(COMMANDS[command][0])
     return int(module.main([command] + argv[2:]) or 0)
   except UserError as e:
     print(f"mmscale: error: {e}", file=sys.stderr)
@@ -51,5 +73,6 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> None:
-  allocator.reexec()  # Before anything else starts: tcmalloc halves XLA:CPU's step (see allocator).
+  if not flagparse.wants_help(sys.argv[2:]):  # Help needs no fast allocator, only a fast start.
+    allocator.reexec()  # Before anything else starts: tcmalloc halves XLA:CPU's step (see allocator).
   sys.exit(run(sys.argv))

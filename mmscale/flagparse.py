@@ -23,6 +23,26 @@ def one_line(message: str) -> str:
   return lines[0] if lines else message
 
 
+HELP_ARGS = ("-h", "-help", "--help", "--helpshort", "--helpfull")
+
+
+def wants_help(args: list[str]) -> bool:
+  return any(a in HELP_ARGS for a in args)
+
+
+def help_text(usage: str, flag_values: flags.FlagValues, names=None) -> str:
+  """usage, then each flag (all, or those named) with its help text and default.
+
+  Renders through a FlagValues holding only the chosen flags: absl's own help layout, without its
+  special --flagfile/--undefok entries that mmscale does not read.
+  """
+  shown = flags.FlagValues()
+  for name in (names if names is not None else list(flag_values)):
+    if not name.startswith("config."):  # Overrides registered by the last parse are not flags.
+      shown[name] = flag_values[name]
+  return f"{usage.strip()}\n\nflags:\n{shown.get_help(prefix='  ', include_special_flags=False)}"
+
+
 def parse_flags(flag_values: flags.FlagValues, argv: list[str]) -> list[str]:
   """Parses argv (argv[0] = program name) into flag_values; returns the positional arguments."""
   for arg in argv[1:]:

@@ -25,6 +25,10 @@ flags.DEFINE_bool("json", False, "stats: print JSON instead of a table", flag_va
 flags.DEFINE_integer("process_index", 0, "stats: process whose share to draw", flag_values=FLAGS)
 flags.DEFINE_integer("process_count", 1, "stats: number of processes", flag_values=FLAGS)
 
+# `mmscale data prepare --help` and `data stats --help` list their own flags (help says which).
+HELP_FLAGS = {f"data {sub}": [n for n in FLAGS if FLAGS[n].help.startswith(sub + ":")]
+              for sub in ("prepare", "stats")}
+
 USAGE = "usage: mmscale data prepare --out DIR [--corpora ...] | mmscale data stats --config=FILE"
 
 

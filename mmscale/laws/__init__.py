@@ -1,7 +1,19 @@
-"""Scaling-law fitting: Approaches 1-3, derived laws, bootstrap, held-out checks, multimodal laws."""
+"""Scaling-law fitting: Approaches 1-3, derived laws, bootstrap, held-out checks, multimodal laws.
 
-from mmscale.laws.fit import fit_all
-from mmscale.laws.isoflop import approach1, approach2, frontier
-from mmscale.laws.table import read_table
+Names are imported on first use (PEP 562): `mmscale fit --help` imports mmscale.laws.cli, and
+the fitter's jax must not load for that.
+"""
 
-__all__ = ["read_table", "fit_all", "approach1", "approach2", "frontier"]
+import importlib
+
+_EXPORTS = {"read_table": "mmscale.laws.table", "fit_all": "mmscale.laws.fit",
+            "approach1": "mmscale.laws.isoflop", "approach2": "mmscale.laws.isoflop",
+            "frontier": "mmscale.laws.isoflop"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+  if name in _EXPORTS:
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+  raise AttributeError(f"module 'mmscale.laws' has no attribute {name!r}")

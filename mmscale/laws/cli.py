@@ -11,14 +11,12 @@ from etils import epath
 
 from mmscale.errors import UserError
 from mmscale.flagparse import parse_flags
-from mmscale.laws import compare
-from mmscale.laws import fit as fit_lib
-from mmscale.laws import table as tbl
+from mmscale.laws.names import LAWS
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("records", None, "CSV table (mmscale collect, or any CSV with params, tokens, loss).",
                     flag_values=FLAGS)
-flags.DEFINE_enum("law", "chinchilla", list(fit_lib.LAWS), "Law to fit.", flag_values=FLAGS)
+flags.DEFINE_enum("law", "chinchilla", list(LAWS), "Law to fit.", flag_values=FLAGS)
 flags.DEFINE_string("json", None, "Write the Fit JSON here.", flag_values=FLAGS)
 flags.DEFINE_list("group_by", [], "Columns whose values split the fits (e.g. source,fusion).", flag_values=FLAGS)
 flags.DEFINE_integer("bootstrap", 0, "Bootstrap replicates (each a full multi-start refit).", flag_values=FLAGS)
@@ -28,10 +26,6 @@ flags.DEFINE_string("heldout", None, "Held-out check: 'largest', a fraction of s
 
 
 def main(argv: list[str]) -> int:
-  FLAGS.unparse_flags()
-  if any(a in ("-h", "--help", "--helpfull") for a in argv[1:]):
-    print(__doc__ + "\n" + FLAGS.get_help())
-    return 0
   # --group-by is accepted as a spelling of --group_by (the form in the docs of `mmscale fit`).
   argv = [("--group_by" + a[len("--group-by"):]) if a.startswith("--group-by") else a for a in argv]
   rest = parse_flags(FLAGS, argv)
@@ -39,6 +33,8 @@ def main(argv: list[str]) -> int:
     raise UserError(f"unexpected arguments: {' '.join(rest[1:])}")
   if not FLAGS.records:
     raise UserError("--records=FILE is required")
+  from mmscale.laws import fit as fit_lib  # Here, not at the top: --help must not load jax.
+  from mmscale.laws import table as tbl
   table = tbl.read_table(FLAGS.records)
   result = fit_lib.fit_all(table, law=FLAGS.law, group_by=FLAGS.group_by, bootstrap=FLAGS.bootstrap,
                            seed=FLAGS.seed, heldout=FLAGS.heldout)
@@ -53,6 +49,8 @@ def main(argv: list[str]) -> int:
 
 
 def summary(result) -> str:
+  from mmscale.laws import compare
+
   lines = [f"law={result['law']}  n_points={result['n_points']}"]
   if result["law"] == "chinchilla":
     lines.append(compare.format_table(compare.rows(result)))

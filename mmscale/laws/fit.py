@@ -19,8 +19,7 @@ from mmscale.laws import isoflop
 from mmscale.laws import mixed_modal
 from mmscale.laws import sparsity
 from mmscale.laws import table as tbl
-
-LAWS = ("chinchilla", "mixed_modal", "sparsity", "compression")
+from mmscale.laws.names import LAWS
 
 
 def _one(table, law, n_boot, seed, heldout) -> dict:

@@ -11,7 +11,6 @@ from etils import epath
 
 from mmscale.errors import UserError
 from mmscale.flagparse import parse_flags
-from mmscale.report import build, table
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("root", None, "Sweep root: the table is collected from its runs.", flag_values=FLAGS)
@@ -53,6 +52,8 @@ def main(argv: list[str]) -> int:
   if not (FLAGS.root or FLAGS.records):
     raise UserError("give --root=SWEEP_DIR or --records=TABLE.csv (both: the table's runs, with "
                     "their MoE routing read from the root)")
+  from mmscale.report import build, table  # Here, not at the top: --help must not load jax.
+
   out = epath.Path(FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
   if FLAGS.records:

@@ -48,6 +48,10 @@ _REPO = flags.DEFINE_string("repo_dir", "", "tpu: checkout of this repo on the h
 _JSON = flags.DEFINE_bool("json", False, "status: print JSON.", flag_values=FLAGS)
 _OUT = flags.DEFINE_string("out", None, "collect: output CSV.", flag_values=FLAGS)
 
+# `mmscale status --help` and `collect --help` list their own flags only; sweep the rest.
+HELP_FLAGS = {"status": ["root", "json"], "collect": ["root", "out", "config"]}
+HELP_FLAGS["sweep"] = [n for n in FLAGS if n not in ("json", "out")]
+
 
 def parse(argv: list[str]) -> None:
   argv = [a.replace("--dry-run", "--dry_run") if a.startswith("--dry-run") else a for a in argv]
@@ -76,6 +80,9 @@ def sweep() -> int:
       tpu.launch(root, manifest, _WORKERS.value, _TRAIN_FN.value, tpu=_TPU.value, zone=_ZONE.value,
                  project=_PROJECT.value, repo_dir=_REPO.value, dry_run=True)
     return 0
+  from mmscale.sweep import migrate
+  for note in migrate.migrate(root, study.specs):
+    print(note)
   registry.write_specs(root, study.specs)
   manifest = plan.write_manifest(root, path, study.specs)
   for note in study.notes:
