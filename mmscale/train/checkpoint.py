@@ -4,14 +4,19 @@ Saves are asynchronous (the step loop only blocks while device arrays are copied
 `keep` are kept plus any step listed in `save_steps` (the branch points of cool-down branches).
 The data-iterator state is small JSON per process; it is written beside Orbax's items, one file per
 process, so every host of a multi-host run restores its own stream position.
-If the latest checkpoint cannot be read (a crash during a non-atomic copy, a truncated file), that is
-reported and the one before it is used.
+If the latest checkpoint cannot be read (a crash during a non-atomic copy, a truncated file, a
+deleted metadata file, an emptied step folder), it is moved aside into `checkpoints.unreadable/`
+beside the checkpoints (renamed, never deleted: the user decides), with a warning, and the one before
+it is used; the run then saves that step anew when it gets there. A save that fails (a full disk)
+stops the run with one line naming the step and the cause.
 """
 
 import concurrent.futures
 import copy
+import errno
 import json
 import os
+import time
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +25,27 @@ from absl import logging
 from etils import epath
 from orbax.checkpoint import checkpoint_managers as cm
 
+from mmscale.errors import UserError
 from mmscale.train.records import write_json_atomic
+
+ASIDE = "checkpoints.unreadable"  # Sibling of checkpoints/: Orbax never lists what is in there.
+
+
+class SaveError(UserError):
+  """A checkpoint could not be written. Not bad input, but one line all the same: exit 1."""
+
+  exit_code = 1
+
+
+def _cause(e: BaseException) -> str:
+  """The root of a (wrapped) save failure in a few words: Orbax wraps OSErrors in its own types."""
+  seen = e
+  while seen is not None:
+    if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+      return f"no space left on the device ({seen.strerror or 'ENOSPC'})"
+    seen = seen.__cause__ or seen.__context__
+  text = str(e).strip().splitlines()
+  return f"{type(e).__name__}: {text[0][:200] if text else ''}"
 
 
 @jax.jit
@@ -42,10 +67,49 @@ class RunCheckpoints:
         preservation_policy=cm.AnyPreservationPolicy(policies))
     self.manager = ocp.CheckpointManager(self.directory, options=options)
     self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
-    self._pending = None
+    self._pending = None  # (step, future) of the save running in the background.
+    self._closed, self.read_only = False, read_only
+    if not read_only:
+      # A step folder Orbax does not list (its metadata was deleted, it was emptied) would make
+      # the save of that step fail later with StepAlreadyExistsError.
+      listed = {str(s) for s in self.manager.all_steps()}
+      for name in sorted(os.listdir(self.directory)) if self.directory.exists() else []:
+        if name.isdigit() and name not in listed:
+          self._set_aside(int(name), "Orbax does not recognise it as a finished checkpoint")
 
   def _data_path(self, step: int, process: int) -> str:
     return os.fspath(self.directory / "data_state" / f"{step}.p{process}.json")
+
+  def _set_aside(self, step: int, why: str) -> None:
+    """Moves step `step` (and its data-iterator state) into checkpoints.unreadable/, renamed."""
+    if self.read_only or jax.process_index() != 0:
+      return
+    aside = os.path.join(os.path.dirname(os.fspath(self.directory)), ASIDE)
+    os.makedirs(aside, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = os.path.join(aside, f"{step}.{stamp}")
+    os.replace(os.fspath(self.directory / str(step)), target)
+    data_dir = os.fspath(self.directory / "data_state")
+    for name in os.listdir(data_dir) if os.path.isdir(data_dir) else []:
+      if name.startswith(f"{step}.p"):
+        os.replace(os.path.join(data_dir, name), os.path.join(target, f"data_state.{name}"))
+    logging.warning("checkpoint at step %d in %s is unreadable (%s); moved it to %s",
+                    step, self.directory, why, target)
+
+  def _prune_data_states(self, keep=()) -> None:
+    """Removes this process's iterator-state files whose checkpoint Orbax has rotated away."""
+    data_dir = os.fspath(self.directory / "data_state")
+    if self.read_only or not os.path.isdir(data_dir):
+      return
+    live = set(self.manager.all_steps()) | set(keep)
+    suffix = f".p{jax.process_index()}.json"
+    for name in os.listdir(data_dir):
+      step = name[:-len(suffix)]
+      if name.endswith(suffix) and step.isdigit() and int(step) not in live:
+        try:
+          os.remove(os.path.join(data_dir, name))
+        except FileNotFoundError:
+          pass
 
   def save(self, step: int, state: dict, data_state: dict, meta: dict) -> None:
     """Starts an async save of `state` (a pytree of arrays) with the iterator state and metadata.
@@ -59,7 +123,7 @@ class RunCheckpoints:
     # The loop keeps mutating its (nested) metadata while the save runs: freeze copies now.
     data_state, meta = copy.deepcopy(data_state), copy.deepcopy(meta)
     self._join()
-    self._pending = self._executor.submit(self._save, step, snapshot, data_state, meta)
+    self._pending = (step, self._executor.submit(self._save, step, snapshot, data_state, meta))
 
   def _save(self, step, state, data_state, meta) -> None:
     path = self._data_path(step, jax.process_index())
@@ -67,11 +131,27 @@ class RunCheckpoints:
     write_json_atomic(path, data_state)  # Before Orbax commits the step, so a committed step has it.
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+    # Waiting here (off the loop's thread) makes a failed commit fail this future, which the loop
+    # sees within a step, rather than at the next save.
+    self.manager.wait_until_finished()
+    self._prune_data_states(keep=(step,))
 
   def _join(self) -> None:
     if self._pending is not None:
-      self._pending.result()  # Re-raises a failed save here, in the loop's thread.
+      step, future = self._pending
       self._pending = None
+      try:
+        future.result()  # Re-raises a failed save here, in the loop's thread.
+      except Exception as e:  # Orbax wraps the OSError of a full disk in its own types.
+        self._close_quietly()
+        raise SaveError(f"checkpoint save at step {step} into {self.directory} failed: {_cause(e)}; "
+                        "the records and the earlier checkpoints are intact: fix the cause and run "
+                        "the same command again to resume") from None
+
+  def raise_failed_save(self) -> None:
+    """Raises SaveError now if the background save has already failed (cheap: no waiting)."""
+    if self._pending is not None and self._pending[1].done():
+      self._join()
 
   def wait(self) -> None:
     self._join()
@@ -94,11 +174,26 @@ class RunCheckpoints:
       except Exception as e:  # Orbax raises many types for unreadable checkpoints.
         if step is not None:
           raise
-        logging.warning("checkpoint at step %d in %s is unreadable (%s: %s); trying the previous one",
-                        s, self.directory, type(e).__name__, str(e).splitlines()[0][:200])
+        lines = str(e).splitlines() or [""]
+        self._set_aside(s, f"{type(e).__name__}: {lines[0][:200]}")
+        self.manager.reload()  # Forget the step, so that it can be saved again.
     return None
 
+  def _close_quietly(self) -> None:
+    """Shuts down after a failed save without raising again (the failure is already reported)."""
+    self._closed = True
+    for fn in (self.manager.wait_until_finished, self.manager.close):
+      try:
+        fn()
+      except Exception:  # The same failure, reported once by the caller.
+        pass
+    self._executor.shutdown(wait=False)
+
   def close(self) -> None:
+    if self._closed:
+      return
     self.wait()
+    self._prune_data_states()
     self._executor.shutdown()
     self.manager.close()
+    self._closed = True
