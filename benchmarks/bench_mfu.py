@@ -40,7 +40,7 @@ def main(argv=None):
   p.add_argument("--dtype", default="", help="float32 | bfloat16 (config.train.dtype)")
   p.add_argument("--batch", type=int, default=0, help="global batch rows (config.data.batch_size)")
   p.add_argument("--seq-len", type=int, default=0)
-  p.add_argument("--remat", default="", help="true | false (config.model.remat)")
+  p.add_argument("--remat", default="", help="none | full | dots | dots_no_batch | block_io (config.model.remat)")
   p.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
   p.add_argument("--attention", default="auto", help="auto (pallas on GPU, else xla) | pallas | cudnn | xla")
   p.add_argument("--matmul-n", type=int, default=0, help="peak matmul size (0: 2048 CPU, 8192 GPU)")
@@ -119,7 +119,7 @@ def main(argv=None):
       "model": {"fusion": config.model.fusion, "ffn": config.model.ffn, "width": config.model.width,
                 "depth": config.model.depth, "heads": config.model.heads, "dtype": dtype,
                 "params": counts["params"], "active_params": counts["active_params"],
-                "remat": bool(config.model.remat)},
+                "remat": config.model.remat},
       "batch": int(config.data.batch_size), "seq_len": int(config.data.seq_len),
       "attention": attention, "attention_note": attention_note,
       "flops_per_step": step_flops,

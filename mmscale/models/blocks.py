@@ -8,8 +8,21 @@ holds n blocks (n-1 dense, then one MoE) and the stack scans over depth / n grou
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.ad_checkpoint import checkpoint_name
 
 from mmscale.models import attention, layers
+
+_cp = jax.checkpoint_policies
+# config.model.remat -> what the backward pass keeps of each scanned group (None: no remat, keep
+# everything). "block_io" keeps only each block's attention and FFN outputs (checkpoint_name'd
+# below) and recomputes the rest; see benchmarks/RESULTS.md "Memory" for how the default was chosen.
+REMAT_POLICIES = {
+    "none": None,
+    "full": _cp.nothing_saveable,
+    "dots": _cp.dots_saveable,
+    "dots_no_batch": _cp.dots_with_no_batch_dims_saveable,
+    "block_io": _cp.save_only_these_names("attn_out", "ffn_out"),
+}
 
 
 def ffn_module(kind, config, tower, *, rngs, scale, out_scale, dtype):
@@ -43,12 +56,12 @@ class Block(nnx.Module):
                           dtype=dtype)
 
   def __call__(self, x, positions, mask, modality, valid):
-    x = x + self.attn(self.attn_norm(x), positions, mask)
+    x = x + checkpoint_name(self.attn(self.attn_norm(x), positions, mask), "attn_out")
     h = self.ffn_norm(x)
     if self.ffn_kind == "dense":
-      return x + self.ffn(h), None
+      return x + checkpoint_name(self.ffn(h), "ffn_out"), None
     y, aux = self.ffn(h, modality, valid)
-    return x + y.astype(x.dtype), aux
+    return x + checkpoint_name(y.astype(x.dtype), "ffn_out"), aux
 
 
 class Group(nnx.Module):
@@ -70,7 +83,9 @@ class Group(nnx.Module):
 class Stack(nnx.Module):
   """depth blocks as `depth // group` scanned groups (parameters carry a leading "layers" axis)."""
 
-  def __init__(self, config, tower, ffn_kind, *, rngs, dtype, group=1, remat=False):
+  def __init__(self, config, tower, ffn_kind, *, rngs, dtype, group=1, remat="none"):
+    if remat not in REMAT_POLICIES:
+      raise ValueError(f"unknown remat policy {remat!r}")
     self.remat = remat
 
     @nnx.split_rngs(splits=tower.depth // group)
@@ -87,8 +102,9 @@ class Stack(nnx.Module):
     def body(x, group_state):
       return nnx.merge(graphdef, group_state)(x, positions, mask, modality, valid)
 
-    if self.remat:
-      body = jax.checkpoint(body, prevent_cse=False)
+    if self.remat != "none":
+      # prevent_cse=False: inside scan the loop already keeps XLA from merging the recomputation.
+      body = jax.checkpoint(body, prevent_cse=False, policy=REMAT_POLICIES[self.remat])
     x, aux = jax.lax.scan(body, x, state)
     return x, aux
 

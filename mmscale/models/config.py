@@ -20,6 +20,8 @@ MEDIA = MODALITIES[1:]
 FUSIONS = ("early", "late")
 FFNS = ("dense", "moe", "modality")
 IMAGE_LOSSES = ("none", "next_patch", "vq")
+# What each scanned layer keeps for the backward pass (policies in mmscale/models/blocks.py).
+REMAT = ("none", "full", "dots", "dots_no_batch", "block_io")
 
 
 def _moe_defaults() -> ml_collections.ConfigDict:
@@ -64,7 +66,9 @@ def defaults() -> ml_collections.ConfigDict:
   c.image_loss_weight = 1.0  # Weight of each media modality's mean loss next to the text mean.
   c.vq_codebook_size = 256  # k-means fit wants >= 4 * this many sample patches.
   c.vq_iters = 20  # k-means iterations when fitting the VQ codebook.
-  c.remat = False  # Rematerialise each layer in the backward pass (saves activation memory).
+  # Rematerialisation of each scanned layer in the backward pass: one of REMAT. Chosen by
+  # benchmarks/bench_memory.py (benchmarks/RESULTS.md "Memory").
+  c.remat = "none"
   # Attention kernel: "" / "xla" (XLA, dense mask) | "cudnn" (GPU, dense mask as bias) | "pallas"
   # (flash kernel on the mask's per-query intervals: Triton on GPU, interpreted on CPU).
   c.attention_impl = ""
@@ -189,8 +193,7 @@ def validate(config) -> None:
   _int("model.vq_codebook_size", m.vq_codebook_size, minimum=2)
   _int("model.vq_iters", m.vq_iters)
   _one_of("model.attention_impl", m.attention_impl, ("", "xla", "cudnn", "pallas"))
-  if not isinstance(m.remat, bool):
-    raise ConfigError("model.remat", m.remat, "must be True or False")
+  _one_of("model.remat", m.remat, REMAT)
   _check_tower("model.encoder", m.encoder)
   _pos_float("model.encoder.lr_factor", m.encoder.lr_factor)
   if m.ffn != "dense" or "moe" in m:

@@ -38,7 +38,7 @@ class Encoder(nnx.Module):
     self.patch_in = layers.Dense((dims.patch_dim,), (tower.width,), ("patch", "embed"),
                                  rngs=rngs, scale=scale, dtype=dtype)
     self.stack = blocks.Stack(config, tower, "dense", rngs=rngs, dtype=dtype,
-                              remat=bool(config.model.remat))
+                              remat=config.model.remat)
     self.norm = layers.RMSNorm(tower.width, eps=config.model.norm_eps, dtype=dtype)
     self.connector = layers.Dense((tower.width,), (dims.decoder.width,), (None, "embed"),
                                   rngs=rngs, scale=scale, dtype=dtype)
@@ -70,7 +70,7 @@ class NMM(nnx.Module):
                                 for mod in d.modalities})
     group = int(m.moe.every) if d.ffn == "moe" else 1
     self.decoder = blocks.Stack(config, dec, d.ffn, rngs=rngs, dtype=dtype, group=group,
-                                remat=bool(m.remat))
+                                remat=m.remat)
     self.final_norm = layers.RMSNorm(dec.width, eps=m.norm_eps, dtype=dtype)
     self.head = layers.Dense((dec.width,), (d.vocab_size,), ("embed", "vocab"), **kw)
     self.media_head = nnx.Dict()

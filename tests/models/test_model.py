@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from mmscale.errors import ConfigError
 from mmscale.models import build_model
+from mmscale.models.blocks import REMAT_POLICIES
+from mmscale.models.config import REMAT, validate
 from mmscale.models.loss import loss_fn
 from tests.models.conftest import make_batch, tiny_config
 
@@ -151,18 +154,29 @@ def test_sparse_ffn_losses_and_routing_counts(ffn, every):
   assert np.abs(np.asarray(router)).sum() > 0
 
 
-def test_remat_gives_the_same_loss_and_gradients():
+@pytest.mark.parametrize("ffn", ["dense", "moe"])
+def test_every_remat_policy_gives_the_same_loss_and_gradients(ffn):
   b = make_batch()
   results = []
-  for remat in (False, True):
-    c = tiny_config(remat=remat)
+  for remat in REMAT:
+    c = tiny_config(remat=remat, ffn=ffn)
     model = build_model(c, nnx.Rngs(0))
     (loss, _), grads = nnx.jit(nnx.value_and_grad(lambda mod: loss_fn(mod, b, c), has_aux=True))(
         model)
     results.append((float(loss), jax.tree.leaves(grads)))
-  assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
-  for g0, g1 in zip(results[0][1], results[1][1]):
-    np.testing.assert_allclose(np.asarray(g0), np.asarray(g1), rtol=1e-4, atol=1e-6)
+  for loss, grads in results[1:]:
+    assert loss == pytest.approx(results[0][0], rel=1e-6)
+    for g0, g1 in zip(results[0][1], grads):
+      np.testing.assert_allclose(np.asarray(g0), np.asarray(g1), rtol=1e-4, atol=1e-6)
+
+
+def test_remat_names_match_the_policies():
+  assert set(REMAT) == set(REMAT_POLICIES)
+
+
+def test_unknown_remat_is_a_config_error():
+  with pytest.raises(ConfigError, match=r"model\.remat.*'full'"):
+    validate(tiny_config(remat="yes"))
 
 
 def test_init_scales():
