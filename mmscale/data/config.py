@@ -8,6 +8,12 @@ Streams are named; each draws from one source and has a mixture weight:
                           "{split}"); record schema in mmscale/data/records.py.
             "tfds":       tfds.data_source(name) (needs tensorflow-datasets); fields maps the
                           record schema's parts to feature keys, e.g. "image=image,text=label".
+            "webdataset": tar shards <split>-*.tar at `path` (or a glob with "{split}") of KEY.jpg|png
+                          + KEY.txt|json samples; fields "image=jpg|png,text=txt|json".
+            "parquet":    <split>-*.parquet files, one document per row; fields "image=image,text=caption".
+            "obelics":    <split>-*.parquet files of interleaved rows (a list of texts and a list of
+                          images in reading order); fields "text=texts,image=images".
+            A fields list with only image (or audio) makes a uni-modal stream (mmscale/data/fields.py).
     weight  share of the mixture (normalised; 0 leaves the stream out of training but keeps its
             validation split); mix_by="examples" weighs examples, "tokens" weighs tokens.
 The default is a small CPU-friendly mixture of the procedural streams (45-45-10
@@ -21,16 +27,20 @@ import re
 import ml_collections
 from etils import epath
 
+from mmscale.data import fields as fields_lib
 from mmscale.data.modalities import MODALITIES
 from mmscale.errors import ConfigError
 
-SOURCES = ("procedural", "corpus", "array_record", "tfds")
+SOURCES = ("procedural", "corpus", "array_record", "tfds", "webdataset", "parquet", "obelics")
+# File extension of each sharded source's files.
+SHARD_EXT = {"corpus": "array_record", "array_record": "array_record", "webdataset": "tar",
+             "parquet": "parquet", "obelics": "parquet"}
 PROCEDURAL = ("caption", "interleaved", "text", "audio")
 # Modalities each procedural task produces (for the check against config.data.modalities).
 PROCEDURAL_MODALITIES = {"caption": ("text", "image"), "interleaved": ("text", "image"),
                          "text": ("text",), "audio": ("text", "audio")}
 MIX_BY = ("examples", "tokens")
-TOKENIZERS = ("byte", "bpe")
+TOKENIZERS = ("byte", "bpe", "PATH.model (SentencePiece)", "PATH.json (tokenizer.json)")
 ON_CORRUPT = ("skip", "error")
 STREAM_KEYS = ("source", "name", "path", "weight", "size", "eval_size", "fields", "split",
                "eval_split")
@@ -73,6 +83,10 @@ def defaults() -> ml_collections.ConfigDict:
   c.prefetch = 2  # Batches prepared ahead in a background thread (0 = none): hides data time.
   c.cache_examples = 20_000  # Tokenized examples of a corpus kept in memory per stream (0 = none).
   c.estimate_examples = 2000  # First examples per stream whose mean length sets mix_by=tokens rates.
+  # Training-image augmentation (mmscale/data/augment.py), never applied to validation. Shukor et
+  # al.: image_size=224, random_resized_crop=True, scale=(0.4, 1.0), flip=0.5.
+  c.augment = ml_collections.ConfigDict(dict(
+      random_resized_crop=False, scale=(0.4, 1.0), ratio=(3 / 4, 4 / 3), flip=0.0))
   return c
 
 
@@ -117,19 +131,35 @@ def stream_weights(config) -> dict[str, float]:
   return {n: w / total for n, w in raw.items()}
 
 
-def shard_paths(path: str, split: str) -> list[epath.Path]:
-  """Shards of one split: `path` is a folder with <split>-*.array_record or a glob with {split}."""
+def shard_paths(path: str, split: str, ext: str = "array_record") -> list[epath.Path]:
+  """Shards of one split: `path` is a folder with <split>-*.<ext> or a glob with {split}."""
   if "{split}" in path or any(ch in path for ch in "*?["):
     pattern = epath.Path(path.replace("{split}", split))
     return sorted(pattern.parent.glob(pattern.name)) if pattern.parent.exists() else []
   p = epath.Path(path)
   if p.is_file():
     return [p] if split in p.name else []
-  return sorted(p.glob(f"{split}-*.array_record")) if p.exists() else []
+  return sorted(p.glob(f"{split}-*.{ext}")) if p.exists() else []
 
 
 def stream_shard_dir(config, s) -> str:
   return str(epath.Path(config.data.data_dir) / s.name) if s.source == "corpus" else s.path
+
+
+_KIND = {"corpus": "ArrayRecord", "array_record": "ArrayRecord", "webdataset": "WebDataset (.tar)",
+         "parquet": "Parquet", "obelics": "Parquet"}
+
+
+def _validate_augment(a):
+  _one_of("data.augment.random_resized_crop", a.random_resized_crop, (True, False))
+  for k in ("scale", "ratio"):
+    v = tuple(a[k])
+    if len(v) != 2 or not all(isinstance(x, numbers.Real) for x in v) or not 0 < v[0] <= v[1]:
+      raise ConfigError(f"data.augment.{k}", v, "must be two numbers (lo, hi) with 0 < lo <= hi")
+  if tuple(a.scale)[1] > 1:
+    raise ConfigError("data.augment.scale", tuple(a.scale), "must lie in (0, 1]: a share of the image area")
+  if not isinstance(a.flip, numbers.Real) or not 0 <= a.flip <= 1:
+    raise ConfigError("data.augment.flip", a.flip, "must be a probability in [0, 1]")
 
 
 def _validate_stream(config, name, s):
@@ -162,11 +192,15 @@ def _validate_stream(config, name, s):
     else:
       where, shown, hint = s.path, f"{key}.path", ""
       if not s.path:
-        raise ConfigError(shown, s.path, "must be a folder or glob of ArrayRecord shards")
+        raise ConfigError(shown, s.path, f"must be a folder or glob of {_KIND[s.source]} shards")
+    if s.source in fields_lib.DEFAULTS:
+      for kind, _ in fields_lib.parse(s.fields, s.source, key):
+        if kind not in config.data.modalities:
+          raise ConfigError(f"{key}.fields", s.fields, f"produces {kind}, which is not in data.modalities")
     for split in (s.split, s.eval_split):
-      if not shard_paths(where, split):
+      if not shard_paths(where, split, SHARD_EXT[s.source]):
         raise ConfigError(shown, s.name if s.source == "corpus" else s.path,
-                          f"no ArrayRecord shards for split {split!r} at {where}{hint}")
+                          f"no {_KIND[s.source]} shards for split {split!r} at {where}{hint}")
 
 
 def validate(config) -> None:
@@ -177,7 +211,9 @@ def validate(config) -> None:
     _int(f"data.{k}", d[k])
   for k in ("num_threads", "prefetch", "cache_examples"):
     _int(f"data.{k}", d[k], low=0)
-  _one_of("data.tokenizer", d.tokenizer, TOKENIZERS)
+  if d.tokenizer not in ("byte", "bpe") and not str(d.tokenizer).endswith((".model", ".json")):
+    _one_of("data.tokenizer", d.tokenizer, TOKENIZERS)
+  _validate_augment(d.augment)
   _one_of("data.mix_by", d.mix_by, MIX_BY)
   _one_of("data.host_split", d.host_split, ("rows", "examples"))
   _one_of("data.on_corrupt", d.on_corrupt, ON_CORRUPT)
@@ -223,6 +259,6 @@ def validate(config) -> None:
   if sum(weights.values()) <= 0:
     raise ConfigError("data.streams", {n: w for n, w in sorted(weights.items())},
                       "weights must not all be zero")
-  if d.tokenizer == "bpe":
+  if d.tokenizer != "byte":
     from mmscale.data import tokenizers  # pylint: disable=g-import-not-at-top
     tokenizers.get_tokenizer(config)  # Raises a ConfigError when the file is missing.

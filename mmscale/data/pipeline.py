@@ -103,7 +103,8 @@ class DataIterator:
     return {"sequences": share(self._examples), "tokens": share(self._tokens),
             "modality_tokens": {m: int(v) for m, v in zip(MODALITIES, self._modality)},
             "steps": self._step,
-            "corrupt_records": int(sum(s.corrupt for s in self._sources))}
+            "corrupt_records": int(sum(s.corrupt for s in self._sources)),
+            "skipped": {s.name: dict(sorted(s.skipped.items())) for s in self._sources if s.skipped}}
 
 
 def _split(config, process_index, process_count):
@@ -132,14 +133,17 @@ def make_train_iterator(config, process_index: int = 0, process_count: int = 1) 
     if weights[name] <= 0:
       continue
     src = sources.TokenizedSource(sources.make_docs(config, name, d.streams[name].split), tok, d,
-                                  sid, name)
+                                  sid, name, sources.train_augmenter(config, name))
     if not len(src):
       raise UserError(f"stream {name!r}: the {d.streams[name].split!r} split is empty")
     ds = grain.MapDataset.source(src)
     if d.shuffle:
       ds = ds.shuffle(seed=_stream_seed(config.seed, name))
+    ds = ds.repeat()
+    if src.augment:  # Crops drawn per position of the stream's order (before the process slice).
+      ds = ds.map_with_index(src.at_position)
     used.append(name)
-    datasets.append(ds.repeat())
+    datasets.append(ds)
     token_sources.append(src)
   w = np.array([weights[n] for n in used])
   if d.mix_by == "tokens":  # Equal token shares need example rates inversely proportional to length.

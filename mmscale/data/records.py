@@ -29,6 +29,17 @@ MAGIC = b"MMS1"
 class CorruptRecord(ValueError):
   """A record that does not follow the schema (bad magic, header, offsets or media bytes)."""
 
+  reason = "corrupt_record"
+
+
+class BadExample(CorruptRecord):
+  """An example of a user-data source that is skipped (and counted under `reason`): corrupt_image,
+  empty_text, truncated_member, missing_part."""
+
+  def __init__(self, reason: str, detail: str):
+    super().__init__(f"{reason.replace('_', ' ')}: {detail}")
+    self.reason = reason
+
 
 def encode(parts, doc_id: str = "", meta=None, image_format: str = "png") -> bytes:
   """parts: [("text", str) | ("image", uint8 array) | ("audio", (wave, rate))] -> record bytes."""

@@ -4,6 +4,8 @@ Every source is random access (`len`, `[i]`), so Grain can shuffle, shard and mi
   procedural   mmscale/data/procedural.py (content seed fixed: the data do not change with the run seed)
   array_record shards in the schema of mmscale/data/records.py (also what `corpus` streams read)
   tfds         tfds.data_source(name, split) with a field mapping (optional dependency)
+  webdataset   tar shards of KEY.jpg|png + KEY.txt|json samples (mmscale/data/webdataset.py)
+  parquet      one document per row; obelics: interleaved rows (mmscale/data/parquet.py)
 """
 
 import threading
@@ -11,8 +13,10 @@ import types
 
 from absl import logging
 
+from mmscale.data import augment as augment_lib
 from mmscale.data import config as data_config
 from mmscale.data import examples, procedural, records
+from mmscale.data import fields as fields_lib
 from mmscale.errors import ConfigError, UserError
 
 PROCEDURAL_CONTENT_SEED = 0
@@ -98,18 +102,30 @@ def make_docs(config, name: str, split: str):
   if s.source == "tfds":
     return TfdsDocs(s.name, split, s.fields, key)
   where = data_config.stream_shard_dir(config, s)
-  paths = data_config.shard_paths(where, split)
+  paths = data_config.shard_paths(where, split, data_config.SHARD_EXT[s.source])
   if not paths:
-    raise ConfigError(f"{key}.path" if s.source == "array_record" else f"{key}.name",
-                      s.path or s.name, f"no ArrayRecord shards for split {split!r} at {where}")
+    raise ConfigError(f"{key}.name" if s.source == "corpus" else f"{key}.path",
+                      s.path or s.name, f"no {data_config.SHARD_EXT[s.source]} shards for split "
+                      f"{split!r} at {where}")
+  if s.source == "webdataset":
+    from mmscale.data import webdataset  # pylint: disable=g-import-not-at-top
+    return webdataset.WebDatasetDocs(paths, fields_lib.parse(s.fields, s.source, key), key)
+  if s.source in ("parquet", "obelics"):
+    from mmscale.data import parquet  # pylint: disable=g-import-not-at-top
+    return parquet.ParquetDocs(paths, fields_lib.parse(s.fields, s.source, key), key, s.source)
   return ArrayRecordDocs(paths, key)
 
 
 class TokenizedSource:
-  """Random access (stream_id, example) with a bounded cache; corrupt records are counted and
-  skipped (None, which Grain filters out) or raise a UserError when data.on_corrupt == "error"."""
+  """Random access (stream_id, example) with a bounded cache; corrupt records are counted by
+  reason and skipped (None, which Grain filters out) or raise a UserError when
+  data.on_corrupt == "error".
 
-  def __init__(self, docs, tok, data_cfg, stream_id: int, name: str):
+  With an `augment` (training images, mmscale/data/augment.py) the source yields the decoded
+  (stream_id, parts) instead, and `at_position` augments and encodes them where the pipeline knows
+  the position in the stream's order."""
+
+  def __init__(self, docs, tok, data_cfg, stream_id: int, name: str, augment=None):
     self.docs, self.tok, self.cfg = docs, tok, data_cfg
     self.stream_id, self.name = stream_id, name
     # Procedural documents are cheaper to regenerate than to keep; real ones are cached.
@@ -120,7 +136,9 @@ class TokenizedSource:
     self._geometry = types.SimpleNamespace(
         image_size=data_cfg.image_size, patch_size=data_cfg.patch_size,
         patch_dim=data_cfg.patch_dim, audio=data_cfg.audio)
-    self.corrupt = 0
+    self.augment = augment
+    self.skipped = {}  # reason -> count
+    self.corrupt = 0  # All skipped examples.
 
   def __len__(self):
     return len(self.docs)
@@ -134,14 +152,27 @@ class TokenizedSource:
       except records.CorruptRecord as e:
         with self._lock:
           self.corrupt += 1
+          self.skipped[e.reason] = self.skipped.get(e.reason, 0) + 1
         if self.cfg.on_corrupt == "error":
           raise UserError(f"stream {self.name!r}: corrupt record {index} in {self.docs!r}: {e}") from e
         logging.warning("stream %r: skipping corrupt record %d: %s", self.name, index, e)
         return None
-      ex = examples.encode(parts, self.tok, self._geometry)
+      ex = parts if self.augment else examples.encode(parts, self.tok, self._geometry)
       if self.cache_size:
         with self._lock:
           if len(self._cache) >= self.cache_size:
             self._cache.pop(next(iter(self._cache)))  # FIFO: the oldest entry.
           self._cache[index] = ex
     return self.stream_id, ex
+
+  def at_position(self, position, item):
+    """Grain map_with_index: (stream_id, parts) at `position` -> (stream_id, example)."""
+    if item is None:
+      return None
+    return item[0], examples.encode(self.augment(item[1], position), self.tok, self._geometry)
+
+
+def train_augmenter(config, name: str):
+  """The stream's training-image augmenter, or None when data.augment is off."""
+  a = config.data.augment
+  return augment_lib.Augmenter(a, config.seed, name) if augment_lib.enabled(a) else None

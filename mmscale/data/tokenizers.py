@@ -1,5 +1,6 @@
-"""Text tokenizers: byte-level (no training, always available) and byte-level BPE trained offline
-with the `tokenizers` library and saved beside the data (mmscale/data/bpe.py trains it).
+"""Text tokenizers: byte-level (no training, always available), byte-level BPE trained offline
+with the `tokenizers` library and saved beside the data (mmscale/data/bpe.py trains it), and a
+user's SentencePiece model or tokenizer.json (mmscale/data/user_tokenizers.py).
 
 Both share the same special ids (below) so the packer and the model never depend on the choice.
 `encode` returns the ids and, per token, the number of raw UTF-8 bytes it stands for: summed over
@@ -71,6 +72,8 @@ def get_tokenizer(config):
   d = config.data
   if d.tokenizer == "byte":
     return ByteTokenizer()
+  if d.tokenizer != "bpe":  # A user's SentencePiece .model or tokenizer.json.
+    return _user_tokenizer(str(d.tokenizer))
   path = bpe_path(d.data_dir, d.bpe_vocab_size)
   if not path.exists():
     raise ConfigError("data.tokenizer", d.tokenizer,
@@ -80,3 +83,17 @@ def get_tokenizer(config):
   if key not in _CACHE:
     _CACHE[key] = BpeTokenizer(path)
   return _CACHE[key]
+
+
+def _user_tokenizer(path: str):
+  if path not in _CACHE:
+    from mmscale.data import user_tokenizers  # pylint: disable=g-import-not-at-top
+    if not epath.Path(path).exists():
+      raise ConfigError("data.tokenizer", path, "no such file; use 'byte', 'bpe', a SentencePiece "
+                        ".model file or a Hugging Face tokenizer.json")
+    try:
+      _CACHE[path] = user_tokenizers.load(path)
+    except Exception as e:  # A file of the wrong kind: one line naming it.
+      raise ConfigError("data.tokenizer", path, f"cannot be loaded: {type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}") from e
+  return _CACHE[path]

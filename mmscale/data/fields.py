@@ -1,0 +1,35 @@
+"""`data.streams.NAME.fields` of the user-data sources: which file or column holds each part.
+
+  "image=jpg|png,text=txt|json"   WebDataset: part kind = member extensions (first present wins)
+  "image=image,text=caption"      Parquet: part kind = column (in this order in the document)
+  "text=texts,image=images"       OBELICS: the list column of texts and of images
+
+Parts appear in the document in the order written; a field list with only `image` (or only
+`audio`) makes a uni-modal stream.
+"""
+
+from mmscale.errors import ConfigError
+
+KINDS = ("text", "image", "audio")
+DEFAULTS = {
+    "webdataset": "image=jpg|jpeg|png|webp,text=txt|json",
+    "parquet": "image=image,text=caption",
+    "obelics": "text=texts,image=images",
+}
+
+
+def parse(text: str, source: str, key: str) -> list[tuple[str, tuple[str, ...]]]:
+  """-> [(kind, (name, ...)), ...]; a ConfigError names `key` when the string is malformed."""
+  out = []
+  for part in filter(None, (p.strip() for p in (text or DEFAULTS[source]).split(","))):
+    kind, _, names = part.partition("=")
+    alts = tuple(filter(None, (n.strip() for n in names.split("|"))))
+    if kind.strip() not in KINDS or not alts or any(k == kind.strip() for k, _ in out):
+      raise ConfigError(f"{key}.fields", text,
+                        f"must look like {DEFAULTS[source]!r}: each of text, image, audio at most once")
+    out.append((kind.strip(), alts))
+  if not out:
+    raise ConfigError(f"{key}.fields", text, "must name at least one part")
+  if source == "obelics" and sorted(k for k, _ in out) != ["image", "text"]:
+    raise ConfigError(f"{key}.fields", text, "an OBELICS stream needs text=COLUMN,image=COLUMN")
+  return out
