@@ -6,11 +6,12 @@ in-process (tests, the demo) as often as needed. ml_collections' config flags re
 second parse must first drop the previous call's overrides.
 """
 
-import os
 import sys
 
 from absl import flags
+from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
+from mmscale import config_file
 from mmscale.errors import UserError
 
 
@@ -21,6 +22,25 @@ def one_line(message: str) -> str:
   if len(lines) > 1 and any(l.startswith("Traceback") for l in lines):
     return f"{lines[0].split(': Error whilst')[0]}: {lines[-1].strip()}"
   return lines[0] if lines else message
+
+
+def _config_file_flags(flag_values: flags.FlagValues) -> list[str]:
+  return [n for n in flag_values
+          if isinstance(flag_values[n].parser, ConfigFileFlagParser)]
+
+
+def _value_in(args: list[str], name: str):
+  """The last value given to --name (as --name=v or --name v) before a bare `--`, or None."""
+  value = None
+  for i, arg in enumerate(args):
+    if arg == "--":
+      break
+    for prefix in (f"--{name}", f"-{name}"):
+      if arg.startswith(prefix + "="):
+        value = arg[len(prefix) + 1:]
+      elif arg == prefix and i + 1 < len(args):
+        value = args[i + 1]
+  return value
 
 
 HELP_ARGS = ("-h", "-help", "--help", "--helpshort", "--helpfull")
@@ -45,11 +65,11 @@ def help_text(usage: str, flag_values: flags.FlagValues, names=None) -> str:
 
 def parse_flags(flag_values: flags.FlagValues, argv: list[str]) -> list[str]:
   """Parses argv (argv[0] = program name) into flag_values; returns the positional arguments."""
-  for arg in argv[1:]:
-    if arg.startswith("--config=") and not arg.startswith("--config=."):
-      path = arg.split("=", 1)[1].split(":", 1)[0]
-      if not os.path.isfile(path):  # config_flags would only fail later, with a traceback.
-        raise UserError(f"--config={path}: no such config file")
+  for name in _config_file_flags(flag_values):
+    spec = _value_in(argv[1:], name)
+    if spec is not None:  # config_flags would fail later, or with a traceback: check it first.
+      config_file.check_overrides(name, config_file.load(name, spec), argv[1:])
+    sys.modules.pop(f"{name}_config", None)  # config_flags re-executes into a cached module.
   flag_values.unparse_flags()
   for name in [n for n in flag_values if n.startswith("config.")]:
     delattr(flag_values, name)

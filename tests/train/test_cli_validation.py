@@ -63,4 +63,4 @@ def test_bad_config_argument_is_one_line(tmp_path):
   assert r.returncode == 2
   assert r.stderr.strip().splitlines() == [
       "mmscale: error: flag --config=experiments/tiny.py:bogus=1: ValueError: experiments/tiny.py: "
-      "unknown argument 'bogus' (allowed: steps=N)"]
+      "unknown argument 'bogus' (allowed: steps=N) (at experiments/tiny.py:35)"]
