@@ -138,3 +138,42 @@ def test_a_finished_sweep_rerun_with_a_presentation_change_starts_nothing(tmp_pa
                     "--config.train.keep_checkpoints=5", "--config.data.prefetch=0"))
   assert r.returncode == 0, r.stderr
   assert starts(root) == first
+
+
+def _legacy_id(spec: dict) -> str:
+  """The id as mmscale wrote it before mmscale/identity.py: a hash of every key."""
+  import hashlib
+  d = json.loads(json.dumps(spec["config"]))
+  if d["train"].get("init_from"):
+    d["train"]["init_from"] = os.path.basename(d["train"]["init_from"])
+  h = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
+  return f"{d['run']['name']}-{h}"
+
+
+def test_runs_under_old_ids_are_migrated_with_a_note_and_not_rerun(tmp_path):
+  root = tmp_path / "root"
+  r = run(sweep_cmd(str(root), "cooldown"))
+  assert r.returncode == 0, r.stderr
+  first = starts(str(root))
+  old_of = {}
+  for d in sorted(p for p in root.iterdir() if (p / "run.json").exists()):
+    spec = json.loads((d / "run.json").read_text())
+    old_of[d.name] = _legacy_id(spec)
+  assert all(old != new for new, old in old_of.items())
+  for d in sorted(p for p in root.iterdir() if (p / "run.json").exists()):  # Rewrite as of old.
+    spec = json.loads((d / "run.json").read_text())
+    spec["run_id"] = old_of[d.name]
+    if spec["depends_on"]:
+      spec["depends_on"] = spec["config"]["train"]["init_from"] = old_of[spec["depends_on"]]
+    (d / "run.json").write_text(json.dumps(spec))
+    d.rename(root / old_of[d.name])
+  r = run(sweep_cmd(str(root), "cooldown"))
+  assert r.returncode == 0, r.stderr
+  assert starts(str(root)) == first  # Nothing trained again.
+  assert r.stdout.count("migrated ") == len(old_of) == 8
+  for new, old in old_of.items():
+    spec = json.loads((root / new / "run.json").read_text())
+    assert spec["run_id"] == new and not (root / old).exists()
+    assert json.loads((root / new / "migrated.json").read_text())["from"] == old
+    if spec["depends_on"]:
+      assert spec["depends_on"] in old_of and spec["config"]["train"]["init_from"] == spec["depends_on"]
