@@ -137,6 +137,12 @@ def tokens_per_step(config) -> int:
 def resolve(config) -> ml_collections.ConfigDict:
   """Validates, fills derived values and returns a locked copy (the run's resolved config)."""
   validate(config)
+  return derive(config)
+
+
+def derive(config) -> ml_collections.ConfigDict:
+  """resolve() without validate(): the golden dumps use it, since validation checks that a
+  study's prepared data is on disk and the dumps must not depend on it."""
   c = ml_collections.ConfigDict(config.to_dict())
   if c.train.tokens:
     c.train.steps = max(1, math.ceil(float(c.train.tokens) / tokens_per_step(c)))
