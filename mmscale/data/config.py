@@ -66,7 +66,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.bpe_vocab_size = 1024  # Used when tokenizer == "bpe": data_dir/tokenizer/bpe-<n>.json.
   c.data_dir = "mmscale_data"  # Where `mmscale data prepare` writes corpora and the tokenizer.
   c.mix_by = "examples"
-  c.mixture = ""  # Optional weight override "caption=45,interleaved=45,text=10" (sweep axis).
+  c.mixture = ""  # "caption=45,interleaved=45,text=10": the whole mixture (unnamed streams get 0).
   c.streams = ml_collections.ConfigDict({
       "caption": stream("procedural", "caption", 0.45),
       "interleaved": stream("procedural", "interleaved", 0.45),
@@ -123,12 +123,22 @@ def parse_mixture(text: str) -> dict[str, float]:
 
 
 def stream_weights(config) -> dict[str, float]:
-  """Normalised weight per stream name (sorted), after the optional `mixture` override."""
+  """Normalised weight per stream name (sorted). A `mixture` string is the whole mixture: the
+  streams it does not name get 0 (merging it onto the streams' fractional weights trained an
+  unnamed stream at a sliver nobody asked for)."""
   d = config.data
-  raw = {n: float(d.streams[n].weight) for n in sorted(d.streams.keys())}
-  raw.update(parse_mixture(d.mixture))
+  mixture = parse_mixture(d.mixture)
+  raw = {n: mixture.get(n, 0.0) if mixture else float(d.streams[n].weight)
+         for n in sorted(d.streams.keys())}
   total = sum(raw.values())
   return {n: w / total for n, w in raw.items()}
+
+
+def describe_mixture(config) -> str:
+  """One line with the mixture's target shares, e.g. for `--config.data.mixture=caption=50,text=60`:
+  'mixture targets (by examples): caption 45.5%, interleaved 0.0%, text 54.5%'."""
+  shares = ", ".join(f"{n} {100 * w:.1f}%" for n, w in stream_weights(config).items())
+  return f"mixture targets (by {config.data.mix_by}): {shares}"
 
 
 def shard_paths(path: str, split: str, ext: str = "array_record") -> list[epath.Path]:
@@ -249,14 +259,16 @@ def validate(config) -> None:
   for name in sorted(d.streams.keys()):
     _validate_stream(config, name, d.streams[name])
   weights = {n: d.streams[n].weight for n in d.streams.keys()}
-  for n, w in parse_mixture(d.mixture).items():
+  mixture = parse_mixture(d.mixture)
+  for n, w in mixture.items():
     if n not in weights:
       raise ConfigError("data.mixture", d.mixture,
                         f"unknown stream {n!r}; streams are {', '.join(sorted(weights))}")
     if not math.isfinite(w) or w < 0:
       raise ConfigError("data.mixture", d.mixture, f"weight of {n!r} must be a finite number >= 0")
-    weights[n] = w
-  if sum(weights.values()) <= 0:
+  if mixture and sum(mixture.values()) <= 0:
+    raise ConfigError("data.mixture", d.mixture, "weights must not all be zero")
+  if sum(weights.values()) <= 0 and not mixture:
     raise ConfigError("data.streams", {n: w for n, w in sorted(weights.items())},
                       "weights must not all be zero")
   if d.tokenizer != "byte":

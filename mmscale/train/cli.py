@@ -57,6 +57,8 @@ def main(argv: list[str]) -> int:
 
   config = config_lib.resolve(_CONFIG.value)  # Validate before any heavy import or work.
   workdir = check_workdir(_WORKDIR.value)
+  from mmscale.data.config import describe_mixture
+  print(describe_mixture(config))  # What a --config.data.mixture string made of the streams.
   from mmscale import parallel
   from mmscale.train import loop
 
