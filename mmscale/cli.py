@@ -62,6 +62,10 @@ def run(argv: list[str]) -> int:
     if flagparse.wants_help(argv[2:]):
       print(command_help(command, argv[2:]))
       return 0
+    if command == "train":  # A scheduler's SIGTERM while JAX imports must still mean "requeue".
+      from mmscale.train import preemption
+      with preemption.guard():
+        return int(importlib.import_module(COMMANDS[command][0]).main([command] + argv[2:]) or 0)
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main([command] + argv[2:]) or 0)
   except UserError as e:

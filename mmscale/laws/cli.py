@@ -50,8 +50,12 @@ def main(argv: list[str]) -> int:
 
 def summary(result) -> str:
   from mmscale.laws import compare
+  from mmscale.laws import table as tbl
 
   lines = [f"law={result['law']}  n_points={result['n_points']}"]
+  lines += [tbl.left_out_note(f"group {key}" if key != "all" else "fit", left)
+            for key, left in result.get("left_out", {}).items()]
+  lines += [f"group {key}: not fitted: {why}" for key, why in result.get("not_fitted", {}).items()]
   if result["law"] == "chinchilla":
     lines.append(compare.format_table(compare.rows(result)))
   fits = result.get("groups") or {"all": result}

@@ -90,17 +90,30 @@ def fit_all(table, law="chinchilla", group_by=(), bootstrap=0, seed=0, heldout=N
   group_by = [g for g in group_by if g]
   if "source" not in group_by:
     table = tbl.average_sources(table)
-  out = _one(table, law, bootstrap, seed, heldout) if not group_by else {"law": law}
-  if group_by:
-    out["group_by"] = list(group_by)
-    out["groups"] = {}
-    for key, sub in tbl.groups(table, group_by).items():
-      logging.info("fitting group %s (%d rows)", key, tbl.n_rows(sub))
-      try:
-        out["groups"][key] = _one(sub, law, bootstrap, seed, heldout)
-      except UserError as e:
+  if not group_by:
+    table, left = tbl.drop_diverged(table)
+    out = _one(table, law, bootstrap, seed, heldout)
+    if left:
+      out["left_out"] = {"all": left}
+    return out
+  out = {"law": law, "group_by": list(group_by), "groups": {}}
+  for key, sub in tbl.groups(table, group_by).items():
+    sub, left = tbl.drop_diverged(sub)  # Per group, so one diverged run never sinks another group.
+    if left:
+      out.setdefault("left_out", {})[key] = left
+    logging.info("fitting group %s (%d rows)", key, tbl.n_rows(sub))
+    try:
+      if not tbl.n_rows(sub):
+        raise UserError("no run left to fit")
+      out["groups"][key] = _one(sub, law, bootstrap, seed, heldout)
+    except UserError as e:
+      if not left:
         raise UserError(f"group {key}: {e}") from None
-    out["n_points"] = int(sum(g["n_points"] for g in out["groups"].values()))
+      out.setdefault("not_fitted", {})[key] = f"{e} (after leaving out its diverged runs)"
+  if not out["groups"]:
+    raise UserError("no group could be fitted: " + "; ".join(
+        f"group {k}: {v}" for k, v in out["not_fitted"].items()))
+  out["n_points"] = int(sum(g["n_points"] for g in out["groups"].values()))
   return out
 
 

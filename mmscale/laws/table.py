@@ -76,6 +76,32 @@ def _fmt(v):
   return str(v)
 
 
+def drop_diverged(table) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+  """The rows of runs that did not diverge, and {run_id: why} for the runs left out.
+
+  `mmscale collect` writes each run's status (and a diverged run's step and cause in status_reason):
+  the evals a diverged run wrote before it blew up are not points of a converging run.
+  """
+  if "status" not in table or table["status"].dtype.kind == "f":  # No column, or all cells empty.
+    return table, {}
+  bad = np.char.lower(np.char.strip(table["status"].astype(str))) == "diverged"
+  if not bad.any():
+    return table, {}
+  ids = table["run_id"].astype(str) if "run_id" in table else [f"row {i + 1}" for i in range(len(bad))]
+  why = table.get("status_reason")
+  left = {}
+  for i in np.flatnonzero(bad):
+    reason = str(why[i]).strip() if why is not None and why.dtype.kind != "f" else ""
+    left.setdefault(str(ids[i]), f"diverged: {reason}" if reason else "diverged")
+  return subset(table, ~bad), left
+
+
+def left_out_note(key: str, left: dict[str, str]) -> str:
+  """One line naming the runs left out of group `key` and why."""
+  runs = "; ".join(f"{run} ({why})" for run, why in sorted(left.items()))
+  return f"{key}: left out {len(left)} run{'s' if len(left) != 1 else ''}: {runs}"
+
+
 def final_rows(table) -> dict[str, np.ndarray]:
   """The last eval of each finished run when the table says so (collect's `final` column), else all rows."""
   if "final" not in table:

@@ -2,7 +2,9 @@
 
 Columns (CONTRACTS.md "Collect table"): run_id, step, source, loss, bpb, loss_<m>, bpb_<m>,
 targets_<m>, parameter counts, tokens (total and per modality), flops, flops_formula, final (last
-eval of a finished run; never a trunk's, which has no cool-down), kind (run/trunk/branch) and one column per config.run.tags key. The table
+eval of a finished run; never a trunk's, which has no cool-down), kind (run/trunk/branch), status
+(the run's, as `mmscale status` shows it: done, diverged, running...) with status_reason (a diverged
+run's step and cause: `mmscale fit` and `report` leave those runs out and say why) and one column per config.run.tags key. The table
 is written through a temporary file and a rename, so an existing table survives a failing collect.
 """
 
@@ -20,7 +22,7 @@ FIXED = ["run_id", "step", "source", "loss", "bpb"]
 COUNTS = ["params", "active_params", "vision_params", "embedding_params", "non_embedding_params"]
 TOKENS = (["tokens"] + [f"tokens_{m}" for m in MODALITIES]
           + [f"bytes_{m}" for m in MODALITIES])  # Raw bytes trained on: compression-normalised laws.
-TAIL = ["flops", "flops_formula", "wall_time", "final", "kind"]
+TAIL = ["flops", "flops_formula", "wall_time", "final", "kind", "status", "status_reason"]
 
 
 def _read_records(path: str) -> list[dict]:
@@ -48,7 +50,10 @@ def run_rows(root: str, run_id: str) -> list[dict]:
   for r in _read_records(path):
     if r.get("kind") == "eval":
       evals[int(r["step"])] = r  # A step redone after a resume replaces the earlier copy.
-  done = (registry.summary(root, run_id) or {}).get("status") == "done"
+  summary = registry.summary(root, run_id) or {}
+  status = registry.status(root, run_id)
+  done = status == "done"
+  reason = summary.get("reason", "") if status == "diverged" else ""
   last = max(evals) if evals else None
   rows = []
   for step in sorted(evals):
@@ -59,7 +64,8 @@ def run_rows(root: str, run_id: str) -> list[dict]:
             **{f"bytes_{m}": bytes_mod.get(m, "") for m in MODALITIES},
             "flops": r.get("flops", ""), "flops_formula": r.get("flops_formula", ""),
             "wall_time": r.get("wall_time", ""), "final": bool(done and step == last and spec.kind != "trunk"),
-            "kind": spec.kind, **{k: v for k, v in spec.tags.items()}}
+            "kind": spec.kind, "status": status, "status_reason": reason,
+            **{k: v for k, v in spec.tags.items()}}
     for source, metrics in sorted(r.get("val", {}).items()):
       rows.append({**base, "source": source, **metrics})
   return rows

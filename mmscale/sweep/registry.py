@@ -22,10 +22,11 @@ from mmscale.sweep import grid as grid_lib
 from mmscale.train.records import write_json_atomic
 
 RUN_FILE = "run.json"  # The spec; written once by the registry, read by workers, status, collect.
-SUMMARY = "summary.json"  # Written by the trainer: {"status": "done"|"failed"|"preempted", ...}.
+SUMMARY = "summary.json"  # By the trainer: {"status": "done"|"failed"|"preempted"|"diverged", ...}.
 RECORDS = "records.jsonl"
 ERROR_FILE = "worker_error.json"  # Written by a worker when a run's process died without a summary.
-STATUSES = ("pending", "running", "preempted", "done", "failed", "blocked")
+STATUSES = ("pending", "running", "preempted", "done", "diverged", "failed", "blocked")
+FINISHED = ("done", "diverged")  # Never run again: a diverged run would diverge again the same way.
 
 
 @dataclasses.dataclass
@@ -177,12 +178,12 @@ def summary(root: str, run_id: str):
 
 
 def status(root: str, run_id: str) -> str:
-  """pending | running | preempted | done | failed (claims decide "running")."""
+  """pending | running | preempted | done | diverged | failed (claims decide "running")."""
   from mmscale.sweep import claims  # Avoids an import cycle.
 
   s = summary(root, run_id) or {}
-  if s.get("status") == "done":
-    return "done"
+  if s.get("status") in FINISHED:
+    return s["status"]
   if claims.is_held(run_dir(root, run_id)):
     return "running"
   if s.get("status") == "failed" or os.path.exists(os.path.join(run_dir(root, run_id), ERROR_FILE)):

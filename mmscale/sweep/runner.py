@@ -6,7 +6,9 @@ The runner reads the run's spec and calls the trainer
 jax.distributed from the scheduler's environment first. SIGTERM goes straight to
 this process, where the trainer saves a checkpoint and returns status "preempted".
 
-Exit codes: 0 done, 143 preempted (a scheduler may requeue), 1 failed.
+Exit codes: 0 done, 143 preempted (a scheduler may requeue), 3 diverged, 1 failed. A SIGTERM or
+SIGUSR1 at any moment, imports and compilation included, ends in 143 (the handler is installed
+before anything heavy is imported: ml_collections and JAX load lazily).
 """
 
 import importlib
@@ -16,10 +18,9 @@ import os
 import signal
 import sys
 
-import ml_collections
-
 DEFAULT_TRAIN_FN = "mmscale.train.loop:train"
-EXIT_DONE, EXIT_FAILED, EXIT_PREEMPTED = 0, 1, 143
+# EXIT_DIVERGED is mmscale.train.loop.DIVERGED_EXIT_CODE (not imported: the loop loads JAX).
+EXIT_DONE, EXIT_FAILED, EXIT_PREEMPTED, EXIT_DIVERGED = 0, 1, 143, 3
 
 
 def load_train_fn(spec: str):
@@ -34,8 +35,9 @@ def load_train_fn(spec: str):
   return getattr(mod, name or "train")
 
 
-def run_config(run_dir: str) -> ml_collections.ConfigDict:
+def run_config(run_dir: str):
   """The run's resolved config (a branch's init_from is its trunk's id: a sibling directory)."""
+  import ml_collections
   with open(os.path.join(run_dir, "run.json")) as f:
     spec = json.load(f)
   return ml_collections.ConfigDict(_tuples(spec["config"]))
@@ -44,9 +46,11 @@ def run_config(run_dir: str) -> ml_collections.ConfigDict:
 USER_KEYED = ("data.streams", "run.tags")  # Sub-dicts whose keys the study chooses.
 
 
-def fill_new_defaults(config) -> tuple[list[str], ml_collections.ConfigDict]:
+def fill_new_defaults(config):
   """Adds config keys that the code gained after the run's spec was written (their defaults), so
-  a sweep written by an older checkout still runs; returns the keys added."""
+  a sweep written by an older checkout still runs; returns the keys added and the new config."""
+  import ml_collections
+
   from mmscale import config as config_lib
   added = []
 
@@ -114,10 +118,13 @@ def main(argv: list[str]) -> int:
     print(f"mmscale: error: {e}", file=sys.stderr)
     return EXIT_FAILED
   status = summary.get("status", "done")
-  return {"done": EXIT_DONE, "preempted": EXIT_PREEMPTED}.get(status, EXIT_FAILED)
+  return {"done": EXIT_DONE, "preempted": EXIT_PREEMPTED, "diverged": EXIT_DIVERGED}.get(
+      status, EXIT_FAILED)
 
 
 if __name__ == "__main__":
+  from mmscale.train import preemption
+  preemption.install()  # First: a SIGTERM while JAX imports is a preemption, not a crash.
   from mmscale import allocator
   allocator.reexec()  # The run trains here: under tcmalloc where it can be had (see allocator).
   sys.exit(main(sys.argv))

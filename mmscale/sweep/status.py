@@ -30,13 +30,14 @@ def run_status(root: str, run_id: str) -> dict:
   d = registry.run_dir(root, run_id)
   status = registry.status(root, run_id)
   summary = registry.summary(root, run_id) or {}
-  step = int(summary.get("step", 0)) if status == "done" else _last_step(
+  step = int(summary.get("step", 0)) if status in registry.FINISHED else _last_step(
       os.path.join(d, registry.RECORDS))
   held = claims.holder(d) if status == "running" else None
   return {"run_id": run_id, "kind": spec.kind, "status": status, "step": step,
           "steps": spec.steps, "progress": step / spec.steps if spec.steps else 0.0,
           "params": spec.params, "tokens": spec.tokens, "flops": spec.flops,
-          "worker": f"{held.get('host')}:{held.get('pid')}" if held else "", "tags": spec.tags}
+          "worker": f"{held.get('host')}:{held.get('pid')}" if held else "", "tags": spec.tags,
+          "reason": summary.get("reason", "") if status == "diverged" else ""}
 
 
 def table(root: str) -> list[dict]:
@@ -55,4 +56,5 @@ def format_table(rows: list[dict]) -> str:
   for r in rows:
     counts[r["status"]] = counts.get(r["status"], 0) + 1
   lines.append(f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+  lines += [f"{r['run_id']} diverged: {r['reason']}" for r in rows if r["status"] == "diverged"]
   return "\n".join(lines)

@@ -6,6 +6,8 @@ returns when every run of its list is done or failed (or blocked by a failed tru
 
 Signals: SIGTERM/SIGINT/SIGUSR1 are forwarded to the running run (which checkpoints and exits
 "preempted"); the worker then releases the claim and exits 143 so that a scheduler requeues it.
+A run killed by one of those signals before it could catch it counts as preempted, never failed.
+A diverged run (exit 3, summary "diverged" with the step and reason) is finished: the worker goes on.
 The runner process dies with its worker (PR_SET_PDEATHSIG), so a SIGKILLed worker leaves no
 orphan training behind, and its claim goes stale.
 
@@ -81,6 +83,8 @@ class Worker:
     trunk = registry.status(self.root, spec.depends_on)
     if trunk == "done" or registry.checkpoint_ready(self.root, spec.depends_on, spec.depends_step):
       return "ready"
+    if trunk == "diverged":  # It stopped before the branch point: that checkpoint never comes.
+      return "blocked"
     if trunk == "failed" and (not self.retry_failed or spec.depends_on in self.ran):
       return "blocked"
     return "wait"
@@ -95,7 +99,7 @@ class Worker:
     """Works until nothing is left; 0 when all done, 1 when some failed, 143 when stopped."""
     while not self._stop.is_set():
       statuses = {r: registry.status(self.root, r) for r in self.run_ids}
-      open_runs = [r for r, s in statuses.items() if s != "done"
+      open_runs = [r for r, s in statuses.items() if s not in registry.FINISHED
                    and (s != "failed" or (self.retry_failed and r not in self.ran))]
       started = False
       waiting = False
@@ -118,7 +122,7 @@ class Worker:
           continue
         with claim:
           # Someone may have finished it between our status read and the claim.
-          if registry.status(self.root, run_id) == "done":
+          if registry.status(self.root, run_id) in registry.FINISHED:
             continue
           self._claim = claim
           self._run_one(spec)
@@ -132,7 +136,7 @@ class Worker:
       self._stop.wait(self.poll_s)
     if self._stop.is_set():
       return EXIT_STOPPED
-    failed = [r for r in self.run_ids if registry.status(self.root, r) != "done"]
+    failed = [r for r in self.run_ids if registry.status(self.root, r) not in registry.FINISHED]
     return 1 if failed else 0
 
   def _run_one(self, spec) -> int:
@@ -154,7 +158,11 @@ class Worker:
       self._child = None
     self.ran.append(spec.run_id)
     summary = registry.summary(self.root, spec.run_id) or {}
-    if rc not in (runner.EXIT_DONE, runner.EXIT_PREEMPTED) and summary.get("status") != "failed":
+    if rc in (-signal.SIGTERM, -signal.SIGUSR1):  # Killed before its handler was in place.
+      rc = runner.EXIT_PREEMPTED
+    if rc == runner.EXIT_DIVERGED:
+      logging.warning("worker %s: %s diverged: %s", self.name, spec.run_id, summary.get("reason"))
+    elif rc not in (runner.EXIT_DONE, runner.EXIT_PREEMPTED) and summary.get("status") != "failed":
       registry.write_json_atomic(err, {"exit_code": rc, "worker": self.name,
                                        "wall_s": time.time() - t0,
                                        "log": os.path.join(d, "train.log")})

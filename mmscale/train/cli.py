@@ -2,6 +2,7 @@
 
 import logging as pylogging
 import os
+import sys
 
 from absl import flags, logging
 from ml_collections import config_flags
@@ -72,4 +73,8 @@ def main(argv: list[str]) -> int:
           f"{final[source]['loss']:.4f} nats/token ({final[source]['bpb']:.4f} bits/byte)")
   print(f"status {summary['status']} after {summary['step']}/{summary['steps']} steps, "
         f"{summary['tokens']:,} tokens, {summary['train_time']:.1f} s -> {workdir}")
-  return loop.PREEMPTED_EXIT_CODE if summary["status"] == "preempted" else 0
+  if summary["status"] == "diverged":
+    print(f"mmscale: error: run diverged: {summary['reason']}; stopped at step {summary['step']}, "
+          f"the checkpoints in {workdir} are from before it", file=sys.stderr)
+  return {"preempted": loop.PREEMPTED_EXIT_CODE, "diverged": loop.DIVERGED_EXIT_CODE}.get(
+      summary["status"], 0)

@@ -7,8 +7,9 @@ that never stopped: params, optimizer state and the data-iterator state all come
 written after the checkpoint are dropped before they are written again.
 """
 
+import json
 import os
-import signal
+import sys
 import time
 
 import jax
@@ -21,39 +22,18 @@ from mmscale import flops as flops_lib
 from mmscale import parallel
 from mmscale.data import pipeline
 from mmscale.data.modalities import MODALITIES
+from mmscale.train import preemption
 from mmscale.train import records as rec
 from mmscale.train.checkpoint import RunCheckpoints
+from mmscale.train.metrics import MetricWriter
 from mmscale.train.optimizer import make_optimizer
-from mmscale.train.progress import Progress
+from mmscale.train.progress import Progress, format_eval
 from mmscale.train.schedule import make_schedule
 from mmscale.train.step import make_steps
 from mmscale.train.workdir import prepare_workdir
 
 PREEMPTED_EXIT_CODE = 143  # What a scheduler sees from a run that saved and stopped on SIGTERM.
-
-
-class _Preemption:
-  """Turns SIGTERM/SIGUSR1 into a flag the loop checks after each step (save, then exit)."""
-
-  def __init__(self):
-    self.requested = False
-    self._old = {}
-
-  def __enter__(self):
-    for sig in (signal.SIGTERM, signal.SIGUSR1):
-      try:
-        self._old[sig] = signal.signal(sig, self._handle)
-      except ValueError:  # Not the main thread: leave signals to the caller.
-        pass
-    return self
-
-  def _handle(self, signum, frame):
-    logging.warning("received signal %d: saving a checkpoint and stopping", signum)
-    self.requested = True
-
-  def __exit__(self, *exc):
-    for sig, old in self._old.items():
-      signal.signal(sig, old)
+DIVERGED_EXIT_CODE = 3  # A non-finite loss or gradient norm stopped the run (summary: "diverged").
 
 
 def eval_steps(train_cfg) -> list[int]:
@@ -167,10 +147,48 @@ def _read(path) -> list[dict]:
   return rec.read_records(path) if os.path.exists(path) else []
 
 
+def _first_non_finite(host: list, last_step: int):
+  """(step, reason) of the first step whose loss or gradient norm is NaN or infinite, else None."""
+  for i, m_ in enumerate(host):
+    for key, name in (("loss", "training loss"), ("grad_norm", "gradient norm")):
+      value = float(m_[key])
+      if not np.isfinite(value):
+        step = last_step - len(host) + 1 + i
+        return step, f"{name} is {value} at step {step}"
+  return None
+
+
+def _stopped_at_start(config, workdir) -> dict:
+  """The summary of a run signalled before it built anything: preempted, nothing new to save."""
+  path = os.path.join(workdir, "summary.json")
+  previous = {}
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      previous = json.load(f)
+  summary = {"step": 0, "tokens": 0, "train_time": 0.0, **previous,
+             "run_id": config_lib.run_id(config), "status": "preempted",
+             "steps": int(config.train.steps)}
+  if jax.process_index() == 0:
+    rec.write_json_atomic(path, summary)
+  return summary
+
+
 def train(config, workdir) -> dict:
-  """Trains (or resumes, or finishes) one run; returns its summary."""
+  """Trains (or resumes, or finishes) one run; returns its summary.
+
+  SIGTERM/SIGUSR1 at any moment (see preemption.py) ends it with status "preempted" after saving
+  what it has; a non-finite loss or gradient norm ends it with status "diverged", before any save
+  of the diverged state, so the checkpoints on disk all come from before the divergence.
+  """
+  with preemption.guard():
+    return _train(config, workdir)
+
+
+def _train(config, workdir) -> dict:
   config = config_lib.resolve(config)
   workdir = prepare_workdir(config, workdir, primary=jax.process_index() == 0)
+  if preemption.requested():  # Signalled while starting up: stop before compiling anything.
+    return _stopped_at_start(config, workdir)
   t = Trainer(config, workdir)
   steps = int(config.train.steps)
   ckpt = RunCheckpoints(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
@@ -196,6 +214,12 @@ def train(config, workdir) -> dict:
     step = 0
   if primary:
     rec.keep_records_until(records_path, step)
+  writer = MetricWriter(config, workdir, t.run_id, step, primary)
+
+  def append(record: dict) -> None:
+    """records.jsonl (the source of truth) and the metric writers (TensorBoard, W&B)."""
+    rec.append_record(records_path, record)
+    writer.write(record)
   params, opt_state = state["params"], state["opt_state"]
 
   def fixed_fields() -> dict:
@@ -206,29 +230,37 @@ def train(config, workdir) -> dict:
             "bytes_by_modality": dict(meta["bytes_by_modality"]), "flops": flops,
             "flops_formula": formula, **t.counts}
 
-  if step == 0 and not any(r.get("kind") == "init_eval" for r in _read(records_path)):
+  if (step == 0 and not preemption.requested()
+      and not any(r.get("kind") == "init_eval" for r in _read(records_path))):
     t.params = params
     val, _ = t.evaluate()
     if primary:
-      rec.append_record(records_path, {"kind": "init_eval", **fixed_fields(), "val": val})
+      append({"kind": "init_eval", **fixed_fields(), "val": val})
+    if primary:
+      print(format_eval(0, val), file=sys.stderr, flush=True)
 
   evals = set(eval_steps(config.train))
   saves = set(config.train.save_steps) | ({steps} if steps else set())
   every = int(config.train.checkpoint_every)
   status, last_loss = "running", float("nan")
+  diverged = None  # (step, reason) of the first non-finite loss or gradient norm read back.
   progress = Progress(steps, step, enabled=primary)
   started = time.time()
   train_time0 = float(meta["train_time"])
   pending = []  # Metrics of the steps not yet read back.
   deferred = None  # A train record whose read-back waits until the next step is queued.
 
-  def log(until: int, metrics_list: list) -> None:
-    """Reads back the metrics of the steps up to `until` and writes its train record.
+  def log(until: int, metrics_list: list, write: bool = True) -> None:
+    """Reads back the metrics of the steps up to `until` and writes its train record (`write`).
 
-    The read-back waits for step `until` to finish, so wall_time marks its completion.
+    The read-back waits for step `until` to finish, so wall_time marks its completion. A stop on a
+    signal reads back without writing: a record at a step the schedule does not log would survive
+    the resume and make the records differ from an uninterrupted run's.
     """
-    nonlocal last_loss
+    nonlocal last_loss, diverged
     host = jax.device_get(metrics_list)  # One transfer for all of them, not one per scalar.
+    if diverged is None:
+      diverged = _first_non_finite(host, until)
     for m_ in host:
       meta["tokens"] += int(m_["tokens"])
       for m in MODALITIES:
@@ -238,14 +270,18 @@ def train(config, workdir) -> dict:
     last = host[-1]
     last_loss = float(last["loss"])
     progress.update(until, meta["tokens"], last_loss)
-    if primary:
-      rec.append_record(records_path, {
+    if primary and write:
+      append({
           "kind": "train", "run_id": t.run_id, "step": until, "tokens": int(meta["tokens"]),
           "loss": last_loss, "grad_norm": float(last["grad_norm"]),
           "lr": t.lr(until), "wall_time": meta["train_time"]})
 
-  with _Preemption() as preempt, jax.set_mesh(t.mesh):
+  with jax.set_mesh(t.mesh):
     while step < steps:
+      if preemption.requested():  # Signalled before the first step (compiling, initial eval).
+        status = "preempted"
+        break
+      ckpt.raise_failed_save()  # A background save that failed (disk full) stops the run now.
       batch = t.device_batch(next(t.data))
       params, opt_state, metrics = t.train_step(params, opt_state, batch)
       step += 1
@@ -254,14 +290,20 @@ def train(config, workdir) -> dict:
         # before dispatching would leave the device idle for the record and the next batch.
         log(*deferred)
         deferred = None
+        if diverged:
+          break
       pending.append(metrics)
-      boundary = step in evals or step in saves or (every and step % every == 0) or preempt.requested
-      if step % config.train.log_every == 0 or boundary or step == steps:
-        if boundary or step == steps:
-          log(step, pending)  # Evals, saves and the end need the counts now.
+      scheduled = step in evals or step in saves or bool(every and step % every == 0)
+      stop = preemption.requested()
+      if step % config.train.log_every == 0 or scheduled or stop or step == steps:
+        if scheduled or stop or step == steps:
+          # Evals, saves and the end need the counts now (and every metric checked before a save).
+          log(step, pending, write=step % config.train.log_every == 0 or scheduled or step == steps)
         else:
           deferred = (step, pending)
         pending = []
+      if diverged:
+        break  # Before the eval and the save: nothing of the diverged state reaches the disk.
       if step in evals:
         t.params = params
         val, routing = t.evaluate()
@@ -271,19 +313,27 @@ def train(config, workdir) -> dict:
         if routing is not None:
           record["routing"] = _routing_record(routing)
         if primary:
-          rec.append_record(records_path, record)
-      if step in saves or (every and step % every == 0) or preempt.requested:
+          append(record)
+        progress.eval(step, val)
+      if scheduled or stop:
         meta["step"] = step
         ckpt.save(step, {"params": params, "opt_state": opt_state}, t.data.get_state(), meta)
-      if preempt.requested and step < steps:
+      if stop and step < steps:
         status = "preempted"
         break
   progress.close()
+  writer.close()
   ckpt.close()
+  if diverged:
+    status = "diverged"
+    logging.error("run %s diverged: %s; stopped at step %d; its checkpoints are all from before it",
+                  t.run_id, diverged[1], step)
   if status == "running":
     status = "done"
   summary = {"run_id": t.run_id, "status": status, "step": step, "steps": steps,
              "tokens": int(meta["tokens"]), "train_time": meta["train_time"], **t.counts}
+  if diverged:
+    summary.update(diverged_step=diverged[0], reason=diverged[1])
   if primary:
     written = _read(records_path)
     final = [r for r in written if r.get("kind") == "eval"]
