@@ -14,6 +14,8 @@ form a gang (mmscale/sweep/gang.py) that trains each run together; every runner 
 jax.distributed from SLURM's environment.
 """
 
+import difflib
+import json
 import os
 import signal
 import subprocess
@@ -96,6 +98,28 @@ class SweepTask:
     return submitit.helpers.DelayedSubmission(SweepTask(self.root, self.manifest, self.train_fn,
                                                         self.retry_failed, self.poll_s), *args,
                                               **kwargs)
+
+
+def parse_slurm_args(text: str) -> dict:
+  """--slurm_args as a dict of sbatch parameters submitit knows; checked before a sweep writes."""
+  if not text:
+    return {}
+  try:
+    extra = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise UserError(f"--slurm_args={text}: not JSON ({e.msg} at column {e.colno}); give an object "
+                    "such as '{\"gpus_per_node\": 8}'") from None
+  if not isinstance(extra, dict):
+    raise UserError(f"--slurm_args={text}: must be a JSON object of sbatch parameters, "
+                    "e.g. '{\"gpus_per_node\": 8}'")
+  import submitit
+
+  valid = submitit.SlurmExecutor._valid_parameters()  # pylint: disable=protected-access
+  if unknown := sorted(set(extra) - valid):
+    close = difflib.get_close_matches(unknown[0], valid, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "see submitit's SlurmExecutor parameters"
+    raise UserError(f"--slurm_args: unknown sbatch parameter {unknown[0]!r} ({hint})")
+  return extra
 
 
 def make_executor(root: str, workers: int, partition: str = "", timeout_min: int = 60,

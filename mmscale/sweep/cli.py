@@ -71,6 +71,12 @@ def sweep() -> int:
     raise UserError("--config is required, e.g. --config=experiments/tiny_isoflop.py")
   path, arg = study_lib.split_arg(FLAGS["config"].config_filename)
   root = _root()
+  extra = {}
+  if _LAUNCHER.value == "slurm":  # Checked here: launching is too late, the root is written by then.
+    from launch import slurm
+    extra = slurm.parse_slurm_args(_SLURM_ARGS.value)
+    if not _DRY_RUN.value:  # The client on PATH and sbatch's view of the parameters; writes nothing.
+      slurm.make_executor(root, _WORKERS.value, _PARTITION.value, _TIMEOUT.value, extra)
   study = study_lib.build(path, arg, _CONFIG.value)
   if _DRY_RUN.value:
     print(plan.format_plan(study, root, _WORKERS.value))
@@ -88,7 +94,6 @@ def sweep() -> int:
   for note in study.notes:
     logging.info("grid: %s", note)
   launcher = importlib.import_module(f"launch.{_LAUNCHER.value}")
-  extra = json.loads(_SLURM_ARGS.value) if _SLURM_ARGS.value else {}
   rc = launcher.launch(root, manifest, _WORKERS.value, _TRAIN_FN.value,
                        retry_failed=_RETRY.value, poll_s=_POLL.value, wait=_WAIT.value,
                        partition=_PARTITION.value, timeout_min=_TIMEOUT.value, slurm_args=extra,

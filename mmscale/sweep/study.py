@@ -8,8 +8,12 @@ import dataclasses
 import importlib.util
 import os
 
+import ml_collections
+
+from mmscale import config_file
 from mmscale.errors import UserError
 from mmscale.sweep import grid as grid_lib
+from mmscale.sweep import grid_check
 from mmscale.sweep import registry
 
 
@@ -30,7 +34,10 @@ def load_module(path: str):
   if spec is None or spec.loader is None:
     raise UserError(f"--config={path}: not a Python file")
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  try:
+    spec.loader.exec_module(module)
+  except Exception as e:  # pylint: disable=broad-except  # The study's own code: its error is the user's.
+    raise UserError(f"--config={path}: loading it raised {config_file.describe(e, path)}") from None
   return module
 
 
@@ -43,18 +50,25 @@ def load_grid(path: str, arg: str, config):
   """The study's grid over grid_defaults(), and the config without a `sweep` entry."""
   module = load_module(path)
   if hasattr(module, "get_grid"):
-    user = module.get_grid(arg) if arg else module.get_grid()
+    try:
+      user = module.get_grid(arg) if arg else module.get_grid()
+    except Exception as e:  # pylint: disable=broad-except
+      raise UserError(f"--config={path}: get_grid raised {config_file.describe(e, path)}") from None
+    if not isinstance(user, (dict, ml_collections.ConfigDict)):
+      raise UserError(f"--config={path}: get_grid returned {type(user).__name__}, not a dict of "
+                      "grid fields (is a return statement missing?)")
   elif "sweep" in config:
     user = config.sweep
   else:
     raise UserError(f"--config={path}: a study file needs get_grid(arg) (or config.sweep)")
   if "sweep" in config:
     config = _without(config, "sweep")
-  return grid_lib.make_grid(user, path), config
+  g = grid_lib.make_grid(user, path)
+  grid_check.check(g, f"--config={path}")
+  return g, config
 
 
 def _without(config, key):
-  import ml_collections
   d = config.to_dict()
   d.pop(key)
   return ml_collections.ConfigDict(d)
