@@ -5,6 +5,7 @@ skipped and counted under the reason (records.BadExample), or stops the run (dat
 """
 
 import json
+import re
 
 import numpy as np
 
@@ -47,7 +48,8 @@ def image_part(value, where: str):
   try:
     img = media.decode_image(bytes(data))
   except Exception as e:  # PIL raises many types for broken files; all mean "skip it".
-    raise BadExample("corrupt_image", f"{where}: {type(e).__name__}: {e}") from e
+    msg = re.sub(r" <_io\.BytesIO object at 0x[0-9a-f]+>", "", str(e))  # Same text every time.
+    raise BadExample("corrupt_image", f"{where}: {type(e).__name__}: {msg}") from e
   if img.size == 0:
     raise BadExample("corrupt_image", f"{where}: empty image")
   return ("image", np.asarray(img))

@@ -138,6 +138,7 @@ class TokenizedSource:
         patch_dim=data_cfg.patch_dim, audio=data_cfg.audio)
     self.augment = augment
     self.skipped = {}  # reason -> count
+    self._warned = set()
     self.corrupt = 0  # All skipped examples.
 
   def __len__(self):
@@ -155,7 +156,9 @@ class TokenizedSource:
           self.skipped[e.reason] = self.skipped.get(e.reason, 0) + 1
         if self.cfg.on_corrupt == "error":
           raise UserError(f"stream {self.name!r}: corrupt record {index} in {self.docs!r}: {e}") from e
-        logging.warning("stream %r: skipping corrupt record %d: %s", self.name, index, e)
+        if index not in self._warned:  # Once per record, not once per epoch.
+          self._warned.add(index)
+          logging.warning("stream %r: skipping corrupt record %d: %s", self.name, index, e)
         return None
       ex = parts if self.augment else examples.encode(parts, self.tok, self._geometry)
       if self.cache_size:

@@ -40,7 +40,7 @@ def measure(config, sequences: int, process_index: int = 0, process_count: int =
                               for m, c, r in zip(MODALITIES, count, raw)},
       "raw_bytes": {m: float(r) for m, r in zip(MODALITIES, raw)},
       "fill": tokens / (rows * config.data.seq_len),
-      "corrupt_records": shares["corrupt_records"],
+      "corrupt_records": shares["corrupt_records"], "skipped": shares["skipped"],
       "tokens_per_s": tokens / dt, "sequences_per_s": rows / dt, "build_s": t_build,
   }
 
@@ -53,6 +53,8 @@ def format_table(s: dict) -> str:
     lines.append(f"{st:<14}{w:>8.2%}{s['realised_sequences'].get(st, 0):>11.2%}"
                  f"{s['realised_tokens'].get(st, 0):>9.2%}")
   lines.append(f"max |realised - target| ({s['mix_by']}): {s['max_abs_error']:.4f}")
+  for st, reasons in s.get("skipped", {}).items():  # Examples that could not be read.
+    lines.append(f"skipped in {st}: " + ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in reasons.items()))
   lines.append(f"{'modality':<14}{'tokens':>12}{'share':>8}{'tokens/raw byte':>17}")
   for m in MODALITIES:
     tpb = s["tokens_per_raw_byte"][m]
