@@ -45,6 +45,10 @@ _ZONE = flags.DEFINE_string("zone", "", "tpu: zone.", flag_values=FLAGS)
 _PROJECT = flags.DEFINE_string("project", "", "tpu: GCP project.", flag_values=FLAGS)
 _REPO = flags.DEFINE_string("repo_dir", "", "tpu: checkout of this repo on the hosts (default: "
                             "the local path).", flag_values=FLAGS)
+_CLAIM_TIMEOUT = flags.DEFINE_float(
+    "claim_timeout_s", 120.0, "Seconds without a heartbeat after which a run's claim counts as "
+    "abandoned (its worker died) and another worker takes the run over; at least 30 (claims beat "
+    "every 10 s).", flag_values=FLAGS)
 _JSON = flags.DEFINE_bool("json", False, "status: print JSON.", flag_values=FLAGS)
 _OUT = flags.DEFINE_string("out", None, "collect: output CSV.", flag_values=FLAGS)
 
@@ -61,7 +65,8 @@ def parse(argv: list[str]) -> None:
 def _root() -> str:
   if not _ROOT.value:
     raise UserError("--root is required (the sweep directory)")
-  return _ROOT.value
+  from mmscale.sweep.registry import check_root
+  return check_root(_ROOT.value)
 
 
 def sweep() -> int:
@@ -71,6 +76,11 @@ def sweep() -> int:
     raise UserError("--config is required, e.g. --config=experiments/tiny_isoflop.py")
   path, arg = study_lib.split_arg(FLAGS["config"].config_filename)
   root = _root()
+  from mmscale.sweep import claims
+  if not 3 * claims.HEARTBEAT_S <= _CLAIM_TIMEOUT.value < float("inf"):
+    raise UserError(f"--claim_timeout_s={_CLAIM_TIMEOUT.value:g}: must be a number >= "
+                    f"{3 * claims.HEARTBEAT_S:g} (claims beat every {claims.HEARTBEAT_S:g} s; a "
+                    "shorter timeout would take live runs away from their workers)")
   extra = {}
   if _LAUNCHER.value == "slurm":  # Checked here: launching is too late, the root is written by then.
     from launch import slurm
@@ -96,6 +106,7 @@ def sweep() -> int:
   launcher = importlib.import_module(f"launch.{_LAUNCHER.value}")
   rc = launcher.launch(root, manifest, _WORKERS.value, _TRAIN_FN.value,
                        retry_failed=_RETRY.value, poll_s=_POLL.value, wait=_WAIT.value,
+                       claim_timeout_s=_CLAIM_TIMEOUT.value,
                        partition=_PARTITION.value, timeout_min=_TIMEOUT.value, slurm_args=extra,
                        tpu=_TPU.value, zone=_ZONE.value, project=_PROJECT.value,
                        repo_dir=_REPO.value)

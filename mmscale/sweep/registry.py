@@ -138,7 +138,28 @@ def _read_json(path: str):
     return {"status": "unreadable"}
 
 
+def check_root(root: str) -> str:
+  """A sweep root must be a POSIX file system (local, NFS, a gcsfuse mount): claims are atomic
+  O_EXCL file creations and runs write through the os module. A URL root (gs://...) is refused
+  in one line, after asking etils.epath whether its file system is even installed, so that it
+  never becomes a local folder named `gs:`."""
+  scheme, sep, _ = root.partition("://")
+  if not sep:
+    return root
+  from etils import epath
+  try:
+    epath.Path(root).exists()
+  except ImportError as e:
+    raise UserError(f"--root={root}: the {scheme}:// file system is not available here ({e}); "
+                    "give a local or mounted path") from None
+  except Exception:  # pylint: disable=broad-except  # Credentials, network: reachable or not,
+    pass  # the answer below is the same.
+  raise UserError(f"--root={root}: a sweep root must be a mounted file system (run claims need "
+                  f"atomic file creation); mount {scheme}:// (e.g. gcsfuse) and pass the mount path")
+
+
 def prepare_root(root: str) -> None:
+  check_root(root)
   try:
     os.makedirs(root, exist_ok=True)
     probe = os.path.join(root, f".probe.{os.getpid()}")
@@ -168,6 +189,7 @@ def read_spec(root: str, run_id: str) -> RunSpec:
 
 
 def list_runs(root: str) -> list[str]:
+  check_root(root)
   if not os.path.isdir(root):
     raise UserError(f"sweep root {root!r} does not exist")
   return sorted(n for n in os.listdir(root) if os.path.isfile(os.path.join(root, n, RUN_FILE)))
