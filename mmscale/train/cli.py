@@ -43,6 +43,33 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+def check_run_inputs(config, workdir: str) -> None:
+  """What the run will read besides its config, checked before the workdir is created: the
+  workdir's own config.json (it decides resume or refusal) and a branch's trunk checkpoint."""
+  import json
+
+  from mmscale.errors import UserError
+
+  existing = os.path.join(workdir, "config.json")
+  if os.path.isfile(existing):
+    try:
+      with open(existing, encoding="utf-8") as f:
+        ok = isinstance(json.load(f), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+      ok = False
+    if not ok:
+      raise UserError(f"--workdir={workdir}: its config.json is not a JSON object, so it is not a "
+                      "run directory mmscale wrote; use a new workdir")
+  trunk = str(config.train.get("init_from", "") or "")
+  resuming = os.path.isdir(os.path.join(workdir, "checkpoints"))
+  if trunk and "://" not in trunk and not resuming:
+    step = int(config.train.init_step)
+    if not os.path.isdir(os.path.join(trunk, "checkpoints", str(step))):
+      raise UserError(f"config.train.init_from={trunk!r}: no checkpoint of step {step} in "
+                      f"{os.path.join(trunk, 'checkpoints')} (the trunk's workdir, trained to "
+                      "config.train.init_step)")
+
+
 def main(argv: list[str]) -> int:
   from mmscale.errors import UserError
 
@@ -58,6 +85,7 @@ def main(argv: list[str]) -> int:
 
   config = config_lib.resolve(_CONFIG.value)  # Validate before any heavy import or work.
   workdir = check_workdir(_WORKDIR.value)
+  check_run_inputs(config, workdir)
   from mmscale.data.config import describe_mixture
   print(describe_mixture(config))  # What a --config.data.mixture string made of the streams.
   from mmscale import parallel
