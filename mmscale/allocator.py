@@ -112,7 +112,7 @@ def install() -> str | None:
   path = find()
   if path is not None or _disabled():
     return path
-  from mmscale.data.corpora.install import InstallError, debian  # pylint: disable=g-import-not-at-top
+  from mmscale.packages import InstallError, debian  # pylint: disable=g-import-not-at-top
 
   try:
     debian([PACKAGE], cache_dir())

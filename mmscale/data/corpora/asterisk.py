@@ -7,7 +7,7 @@ import os
 import zlib
 
 from mmscale.data import media
-from mmscale.data.corpora import install
+from mmscale import packages
 
 NAME, TASK = "asterisk", "audio"
 SOURCE = "Debian packages asterisk-core-sounds-en-wav, asterisk-core-sounds-en"
@@ -17,7 +17,7 @@ TXT = ("usr", "share", "doc", "asterisk-core-sounds-en", "core-sounds-en.txt.gz"
 
 
 def fetch(cache) -> str:
-  return install.debian(["asterisk-core-sounds-en-wav", "asterisk-core-sounds-en"], cache)
+  return packages.debian(["asterisk-core-sounds-en-wav", "asterisk-core-sounds-en"], cache)
 
 
 def transcripts(path) -> dict[str, str]:
@@ -35,8 +35,8 @@ def transcripts(path) -> dict[str, str]:
 
 
 def convert(root, max_examples: int):
-  wav_dir = install.existing(root, *WAV_DIR)
-  texts = transcripts(install.existing(root, *TXT))
+  wav_dir = packages.existing(root, *WAV_DIR)
+  texts = transcripts(packages.existing(root, *TXT))
   out = {"train": [], "validation": []}
   for key in sorted(texts):
     wav = os.path.join(wav_dir, key + ".wav")

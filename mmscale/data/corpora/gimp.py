@@ -7,7 +7,8 @@ import os
 import re
 import zlib
 
-from mmscale.data.corpora import install, tuxpaint
+from mmscale import packages
+from mmscale.data.corpora import tuxpaint
 
 NAME, TASK = "gimp", "interleaved"
 SOURCE = "Debian packages gimp-help-en, gimp-help-common"
@@ -20,7 +21,7 @@ _SKIP = {"script", "style", "head"}
 
 
 def fetch(cache) -> str:
-  return install.debian(["gimp-help-en", "gimp-help-common"], cache)
+  return packages.debian(["gimp-help-en", "gimp-help-common"], cache)
 
 
 class _Reader(html.parser.HTMLParser):
@@ -94,7 +95,7 @@ def read_page(path: str, max_side=MAX_SIDE):
 
 
 def convert(root, max_examples: int):
-  d = install.existing(root, *DIR)
+  d = packages.existing(root, *DIR)
   out = {"train": [], "validation": []}
   for f in sorted(os.listdir(d)):
     if not f.endswith(".html"):

@@ -18,7 +18,8 @@ from absl import logging
 from etils import epath
 
 from mmscale.data import bpe, procedural, records
-from mmscale.data.corpora import CORPORA, install
+from mmscale import packages
+from mmscale.data.corpora import CORPORA
 
 STAND_IN_SIZE = {"train": 2000, "validation": 200}
 
@@ -74,9 +75,9 @@ def prepare(out, corpora=None, max_examples: int = 10_000, bpe_vocab_size: int =
     try:
       docs = mod.convert(mod.fetch(out / "_packages"), max_examples)
       if not docs.get("train") or not docs.get("validation"):
-        raise install.InstallError("no examples found")
+        raise packages.InstallError("no examples found")
       stand = ""
-    except (install.InstallError, OSError, ValueError) as e:
+    except (packages.InstallError, OSError, ValueError) as e:
       echo(f"{name}: not available ({e}); procedural {mod.TASK} data stands in")
       docs, stand = stand_in(mod.TASK), f"procedural:{mod.TASK}"
     for old in (out / name).glob("*.array_record") if (out / name).exists() else ():

@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 
-from mmscale.data.corpora import install
+from mmscale import packages
 
 NAME, TASK = "tuxpaint", "caption"
 SOURCE = "Debian package tuxpaint-stamps-default"
@@ -17,7 +17,7 @@ MAX_SIDE = 64
 
 
 def fetch(cache) -> str:
-  return install.debian(["tuxpaint-stamps-default"], cache)
+  return packages.debian(["tuxpaint-stamps-default"], cache)
 
 
 def load_rgb(path, max_side=MAX_SIDE) -> np.ndarray:
@@ -34,7 +34,7 @@ def is_validation(key: str) -> bool:
 
 
 def convert(root, max_examples: int):
-  d = install.existing(root, *DIR)
+  d = packages.existing(root, *DIR)
   out = {"train": [], "validation": []}
   for dirpath, _, files in sorted(os.walk(d)):
     for f in sorted(files):
