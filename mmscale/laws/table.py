@@ -1,6 +1,7 @@
 """The fitter's input: a CSV table (from `mmscale collect` or by hand), checked before any fit."""
 
 import csv
+import io
 
 import numpy as np
 from etils import epath
@@ -13,8 +14,15 @@ def read_table(path) -> dict[str, np.ndarray]:
   path = epath.Path(path)
   if not path.exists():
     raise UserError(f"records table {path} does not exist")
-  with path.open("r") as f:
-    rows = list(csv.reader(f))
+  if path.is_dir():
+    raise UserError(f"records table {path} is a directory; give a CSV file")
+  try:  # utf-8-sig: a byte-order mark (spreadsheets write one) is dropped, not read into a name.
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")))
+  except UnicodeDecodeError as e:
+    raise UserError(f"records table {path} is not UTF-8 text (byte {e.start}: "
+                    f"{e.object[e.start:e.start + 1]!r}); save it as a UTF-8 CSV") from None
+  except csv.Error as e:
+    raise UserError(f"records table {path} is not a readable CSV ({e})") from None
   if not rows:
     raise UserError(f"records table {path} is empty")
   header, body = rows[0], [r for r in rows[1:] if r]
@@ -46,13 +54,26 @@ def require(table, columns, what="fit"):
     v = table[col]
     if v.dtype.kind != "f":
       raise UserError(f"column {col!r} is not numeric (e.g. {v[0]!r})")
+    limit = LOSS_LIMIT if _is_loss(col) else COUNT_LIMIT
     nan, inf, nonpos = np.isnan(v), np.isinf(v), np.isfinite(v) & (v <= 0)
-    if (bad := nan | inf | nonpos).any():
-      reasons = [f"{k} {name}" for k, name in ((nan.sum(), "NaN"), (inf.sum(), "infinite"), (nonpos.sum(), "zero or negative")) if k]
+    huge = np.isfinite(v) & (v > limit)
+    if (bad := nan | inf | nonpos | huge).any():
+      reasons = [f"{k} {name}" for k, name in ((nan.sum(), "NaN"), (inf.sum(), "infinite"), (nonpos.sum(), "zero or negative"),
+                                               (huge.sum(), f"above {limit:.0e}, not a plausible {'loss' if _is_loss(col) else 'count'}")) if k]
       raise UserError(f"column {col!r}: {bad.sum()} of {v.size} values rejected ({', '.join(reasons)}); "
                       f"first at data row {int(np.flatnonzero(bad)[0]) + 1}")
   if n_rows(table) == 0:
     raise UserError(f"{what}: the table has no rows")
+
+
+# Beyond these a value is a unit or typing mistake, and C = 6ND or exp(loss) would overflow or
+# swamp the fit: a loss (nats or bits) of 1e3 is far above log(vocabulary) for any tokenizer, and
+# 1e30 is above any parameter, token or FLOP count of a trainable model.
+LOSS_LIMIT, COUNT_LIMIT = 1e3, 1e30
+
+
+def _is_loss(col: str) -> bool:
+  return col in ("loss", "bpb") or col.startswith(("loss_", "bpb_"))
 
 
 def subset(table, mask) -> dict[str, np.ndarray]:
