@@ -41,7 +41,7 @@ class SentencePieceTokenizer:
     self.vocab_size = N_SPECIAL + self._sp.get_piece_size()
 
   def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-    pieces = self._sp.encode(text, out_type="immutable_proto").pieces
+    pieces = self._sp.encode(text, return_type="proto").pieces  # Byte offsets.
     ids = np.fromiter((p.id for p in pieces), np.int32, len(pieces)) + N_SPECIAL
     raw = bytes_per_token([p.begin for p in pieces], [p.end for p in pieces], len(text.encode()))
     return ids, raw
