@@ -17,18 +17,7 @@ def user_data(tmp_path_factory, shipped):
   """wds/: Tux Paint (png + txt) and Fashion-MNIST (jpg + json) pairs in two tar shards per split;
   pq/: the same pairs as Parquet rows; ob/: GIMP manual pages as OBELICS rows."""
   root = tmp_path_factory.mktemp("user_data")
-  pairs = {}
-  for split in ("train", "validation"):
-    tux = user_shards.caption_pairs(shipped["tuxpaint"][split])
-    fm = user_shards.caption_pairs(shipped["fashion_mnist"][split])
-    pairs[split] = tux + fm
-    (root / "wds").mkdir(exist_ok=True)
-    user_shards.write_webdataset(root / "wds" / f"{split}-000.tar", tux, "png", "txt")
-    user_shards.write_webdataset(root / "wds" / f"{split}-001.tar", fm, "jpg", "json")
-    (root / "pq").mkdir(exist_ok=True)
-    user_shards.write_parquet(root / "pq" / f"{split}-000.parquet", tux + fm)
-    (root / "ob").mkdir(exist_ok=True)
-    user_shards.write_obelics(root / "ob" / f"{split}-000.parquet", shipped["gimp"][split])
+  pairs = user_shards.write_all(root, shipped)
   return root, pairs, shipped
 
 

@@ -3,57 +3,26 @@ normalisation) and a Qwen-style byte-level BPE tokenizer.json, both trained here
 text (GIMP manual pages and Tux Paint captions). Ids move past mmscale's markers, the vocabulary
 follows the tokenizer, and each text's raw byte counts sum to its UTF-8 length."""
 
-import io
-
 import pytest
 
 from mmscale.data import config as data_config
 from mmscale.data import pipeline, tokenizers, user_tokenizers
 from mmscale.errors import ConfigError
+from tests.data import lab_tokenizers
 from tests.data.conftest import make_config
 
-QWEN_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-              r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 HARD = ["Größe: 3 × 4 = 12 ✓ — naïve café", "  two  leading spaces,\ttab\nand\n\nnewlines  ",
         "non\xa0breaking\xa0space and 日本語 and emoji 🙂.", "x"]
 
 
-def shipped_texts(shipped):
-  out = []
-  for name in ("gimp", "tuxpaint"):
-    for split in ("train", "validation"):
-      out += [v for _, parts in shipped[name][split] for k, v in parts if k == "text"]
-  return out
-
-
 @pytest.fixture(scope="module")
 def sp_model(tmp_path_factory, shipped):
-  import sentencepiece as spm
-  buf = io.BytesIO()
-  spm.SentencePieceTrainer.train(
-      sentence_iterator=iter(shipped_texts(shipped)), model_writer=buf, vocab_size=600,
-      model_type="bpe", byte_fallback=True, normalization_rule_name="identity",
-      remove_extra_whitespaces=False, character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
-  path = tmp_path_factory.mktemp("sp") / "lab.model"
-  path.write_bytes(buf.getvalue())
-  return path
+  return lab_tokenizers.sentencepiece(shipped, tmp_path_factory.mktemp("sp") / "lab.model")
 
 
 @pytest.fixture(scope="module")
 def hf_json(tmp_path_factory, shipped):
-  from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-  tok = Tokenizer(models.BPE())
-  tok.pre_tokenizer = pre_tokenizers.Sequence([
-      pre_tokenizers.Split(Regex(QWEN_SPLIT), behavior="isolated"),
-      pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-  tok.decoder = decoders.ByteLevel()
-  trainer = trainers.BpeTrainer(vocab_size=700, special_tokens=["<|endoftext|>", "<|im_start|>"],
-                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                show_progress=False)
-  tok.train_from_iterator(shipped_texts(shipped), trainer)
-  path = tmp_path_factory.mktemp("hf") / "tokenizer.json"
-  path.write_text(tok.to_str())
-  return path
+  return lab_tokenizers.qwen_json(shipped, tmp_path_factory.mktemp("hf") / "tokenizer.json")
 
 
 @pytest.fixture(params=["sp", "hf"])
@@ -81,7 +50,7 @@ def test_vocab_follows_the_tokenizer_and_ids_skip_the_markers(user_tok, sp_model
 
 def test_roundtrip_and_raw_bytes_are_exact(user_tok, shipped):
   tok = tokenizers.get_tokenizer(make_config(tokenizer=user_tok))
-  texts = HARD + shipped_texts(shipped)[:40]
+  texts = HARD + lab_tokenizers.shipped_texts(shipped)[:40]
   total_ids = total_bytes = 0
   for text in texts:
     ids, raw = tok.encode(text)

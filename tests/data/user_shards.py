@@ -67,3 +67,21 @@ def write_obelics(path, docs, row_group_size=8):
     images.append([media.encode_png(v.squeeze()) if k == "image" else None for k, v in parts])
   pq.write_table(pa.table({"texts": texts, "images": images}), path, row_group_size=row_group_size)
   return path
+
+
+def write_all(root, shipped) -> dict:
+  """root/wds: Tux Paint (png + txt) and Fashion-MNIST (jpg + json) pairs, one tar shard each per
+  split; root/pq: the same pairs as Parquet rows; root/ob: GIMP manual pages as OBELICS rows.
+  Returns {split: [(image, caption)]} in the sources' order."""
+  pairs = {}
+  for d in ("wds", "pq", "ob"):
+    (root / d).mkdir(exist_ok=True)
+  for split in ("train", "validation"):
+    tux = caption_pairs(shipped["tuxpaint"][split])
+    fm = caption_pairs(shipped["fashion_mnist"][split])
+    pairs[split] = tux + fm
+    write_webdataset(root / "wds" / f"{split}-000.tar", tux, "png", "txt")
+    write_webdataset(root / "wds" / f"{split}-001.tar", fm, "jpg", "json")
+    write_parquet(root / "pq" / f"{split}-000.parquet", tux + fm)
+    write_obelics(root / "ob" / f"{split}-000.parquet", shipped["gimp"][split])
+  return pairs
