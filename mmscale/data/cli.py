@@ -9,6 +9,7 @@ import json
 from absl import flags
 from ml_collections import config_flags
 
+from mmscale import outputs
 from mmscale.errors import UserError
 from mmscale.flagparse import parse_flags
 
@@ -56,6 +57,11 @@ def main(argv: list[str]) -> int:
       raise UserError(f"--corpora: unknown corpus {unknown[0]!r}; known: {', '.join(CORPORA)}")
     if FLAGS.max_examples < 1:
       raise UserError(f"--max_examples={FLAGS.max_examples}: must be a positive integer")
+    from mmscale.data.tokenizers import N_SPECIAL  # pylint: disable=g-import-not-at-top
+    if FLAGS.bpe_vocab_size < N_SPECIAL + 256:  # Byte-level BPE: the specials and 256 bytes first.
+      raise UserError(f"--bpe_vocab_size={FLAGS.bpe_vocab_size}: must be at least "
+                      f"{N_SPECIAL + 256} (the special tokens and the 256 bytes)")
+    outputs.check_dir("out", FLAGS.out)
     prepare.prepare(FLAGS.out, FLAGS.corpora or None, FLAGS.max_examples, FLAGS.bpe_vocab_size)
     return 0
   from mmscale.data import stats  # pylint: disable=g-import-not-at-top

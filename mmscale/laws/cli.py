@@ -9,6 +9,7 @@ import json
 from absl import flags
 from etils import epath
 
+from mmscale import outputs
 from mmscale.errors import UserError
 from mmscale.flagparse import parse_flags
 from mmscale.laws.names import LAWS
@@ -33,6 +34,8 @@ def main(argv: list[str]) -> int:
     raise UserError(f"unexpected arguments: {' '.join(rest[1:])}")
   if not FLAGS.records:
     raise UserError("--records=FILE is required")
+  if FLAGS.json:  # Before the fit, which may take minutes.
+    outputs.check_file("json", FLAGS.json)
   from mmscale.laws import fit as fit_lib  # Here, not at the top: --help must not load jax.
   from mmscale.laws import table as tbl
   table = tbl.read_table(FLAGS.records)

@@ -5,10 +5,12 @@ mmscale.laws.fit_all; with --fit, the given Fit JSON is drawn as it is.
 """
 
 import json
+import os
 
 from absl import flags
 from etils import epath
 
+from mmscale import outputs
 from mmscale.errors import UserError
 from mmscale.flagparse import parse_flags
 
@@ -39,10 +41,37 @@ def _read_json(path, what):
   path = epath.Path(path)
   if not path.exists():
     raise UserError(f"--{what}={path}: no such file")
+  if path.is_dir():
+    raise UserError(f"--{what}={path}: is a folder; give a JSON file")
   try:
-    return json.loads(path.read_text())
+    value = json.loads(path.read_bytes().decode("utf-8"))
+  except UnicodeDecodeError as e:
+    raise UserError(f"--{what}={path}: not UTF-8 text (byte {e.start}), so not JSON") from None
   except json.JSONDecodeError as e:
     raise UserError(f"--{what}={path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+  if not isinstance(value, dict):
+    raise UserError(f"--{what}={path}: holds a JSON {type(value).__name__}; must be an object")
+  return value
+
+
+COEFFICIENTS = ("E", "A", "B", "alpha", "beta")
+
+
+def check_fit(fit: dict, path: str) -> dict:
+  """A Fit JSON the report can draw: `mmscale fit --law=chinchilla --json`, pooled or grouped."""
+  if fit.get("law", "chinchilla") != "chinchilla":
+    raise UserError(f"--fit={path}: is a fit of law {fit['law']!r}; the report draws "
+                    "--law=chinchilla fits (refit with `mmscale fit --law=chinchilla --json=...`)")
+  groups = fit.get("groups")
+  entries = list(groups.values()) if isinstance(groups, dict) and groups else [fit]
+  def drawable(entry):
+    return isinstance(entry, dict) and all(
+        isinstance(entry.get(k), (int, float)) and not isinstance(entry.get(k), bool)
+        for k in COEFFICIENTS)
+  if not any(drawable(e) for e in entries):
+    raise UserError(f"--fit={path}: no fit with numeric {', '.join(COEFFICIENTS)} in it (pooled, or "
+                    "under 'groups'); give the file `mmscale fit --json` wrote")
+  return fit
 
 
 def main(argv: list[str]) -> int:
@@ -52,21 +81,25 @@ def main(argv: list[str]) -> int:
   if not (FLAGS.root or FLAGS.records):
     raise UserError("give --root=SWEEP_DIR or --records=TABLE.csv (both: the table's runs, with "
                     "their MoE routing read from the root)")
+  # Every input is read and checked before the report folder is created.
+  outputs.check_dir("out", FLAGS.out)
+  if FLAGS.root and "://" not in FLAGS.root and not os.path.isdir(FLAGS.root):
+    raise UserError(f"--root={FLAGS.root}: no such sweep folder")
+  fit = check_fit(_read_json(FLAGS.fit, "fit"), FLAGS.fit) if FLAGS.fit else None
+  extra_routing = _read_json(FLAGS.routing, "routing") if FLAGS.routing else {}
   from mmscale.report import build, table  # Here, not at the top: --help must not load jax.
 
+  records = table.read_csv(FLAGS.records) if FLAGS.records else None
   out = epath.Path(FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
   if FLAGS.records:
-    records = table.read_csv(FLAGS.records)
     routing = table.routing_from_table(records)
     if FLAGS.root:
       routing.update(table.routing_from_root(FLAGS.root, set(records["run_id"].astype(str).tolist())))
   else:
     print(f"report: collecting {FLAGS.root}", flush=True)
     records, routing = table.read_root(FLAGS.root, out)
-  if FLAGS.routing:
-    routing.update(_read_json(FLAGS.routing, "routing"))
-  fit = _read_json(FLAGS.fit, "fit") if FLAGS.fit else None
+  routing.update(extra_routing)
   group_by = FLAGS.group_by
   if group_by is not None and [g.lower() for g in group_by] in ([], ["none"]):
     group_by = []
