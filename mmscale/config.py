@@ -58,6 +58,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.train = train_defaults()
   c.mesh = parallel.defaults()
   c.run = ml_collections.ConfigDict({"name": "run", "tags": ml_collections.ConfigDict()})
+  # Metric writers (mmscale/train/metrics.py): presentation only, they never change the model.
+  c.run.tensorboard = True  # TensorBoard event files in the run's workdir.
+  c.run.wandb = ""  # A Weights & Biases project name; "" = no W&B.
+  c.run.wandb_mode = "offline"  # "offline" (sync later with `wandb sync`) or "online".
   return c
 
 
@@ -128,6 +132,23 @@ def validate(config) -> None:
   model_config.validate(config)
   validate_train(config)
   parallel.validate(config)
+  validate_run(config)
+
+
+WANDB_MODES = ("offline", "online")
+
+
+def validate_run(config) -> None:
+  r = config.run
+  if not isinstance(r.tensorboard, bool):
+    raise ConfigError("run.tensorboard", r.tensorboard, "must be True or False")
+  if not isinstance(r.wandb, str):
+    raise ConfigError("run.wandb", r.wandb, "must be a W&B project name, or '' for no W&B")
+  _one_of("run.wandb_mode", r.wandb_mode, WANDB_MODES)
+  if r.wandb:
+    import importlib.util
+    if importlib.util.find_spec("wandb") is None:
+      raise ConfigError("run.wandb", r.wandb, "needs the wandb package: pip install 'mmscale[wandb]'")
 
 
 def tokens_per_step(config) -> int:
