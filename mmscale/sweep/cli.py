@@ -34,6 +34,10 @@ _TRAIN_FN = flags.DEFINE_string("train_fn", "mmscale.train.loop:train",
                                 flag_values=FLAGS)
 _POLL = flags.DEFINE_float("poll_s", 2.0, "Seconds between checks while waiting on other workers.",
                            flag_values=FLAGS)
+_PROGRESS = flags.DEFINE_float("progress_s", 10.0, "Seconds between progress reports (runs per "
+                               "status, each running run's step, loss and tokens/s, the sweep's "
+                               "ETA) while the sweep runs; 0: none.", lower_bound=0.0,
+                               flag_values=FLAGS)
 _WAIT = flags.DEFINE_bool("wait", False, "slurm/tpu: wait until the jobs finish.", flag_values=FLAGS)
 _PARTITION = flags.DEFINE_string("partition", "", "slurm: partition.", flag_values=FLAGS)
 _TIMEOUT = flags.DEFINE_integer("timeout_min", 60 * 24, "slurm: time limit per task (minutes).",
@@ -104,12 +108,16 @@ def sweep() -> int:
   for note in study.notes:
     logging.info("grid: %s", note)
   launcher = importlib.import_module(f"launch.{_LAUNCHER.value}")
-  rc = launcher.launch(root, manifest, _WORKERS.value, _TRAIN_FN.value,
-                       retry_failed=_RETRY.value, poll_s=_POLL.value, wait=_WAIT.value,
-                       claim_timeout_s=_CLAIM_TIMEOUT.value,
-                       partition=_PARTITION.value, timeout_min=_TIMEOUT.value, slurm_args=extra,
-                       tpu=_TPU.value, zone=_ZONE.value, project=_PROJECT.value,
-                       repo_dir=_REPO.value)
+  from mmscale.sweep import watch
+  # Shown while this process waits on the runs (local workers, or scheduler jobs with --wait).
+  every = _PROGRESS.value if _LAUNCHER.value == "local" or _WAIT.value else 0
+  with watch.Watcher(root, json.load(open(manifest))["run_ids"], every_s=every):
+    rc = launcher.launch(root, manifest, _WORKERS.value, _TRAIN_FN.value,
+                         retry_failed=_RETRY.value, poll_s=_POLL.value, wait=_WAIT.value,
+                         claim_timeout_s=_CLAIM_TIMEOUT.value,
+                         partition=_PARTITION.value, timeout_min=_TIMEOUT.value, slurm_args=extra,
+                         tpu=_TPU.value, zone=_ZONE.value, project=_PROJECT.value,
+                         repo_dir=_REPO.value)
   if _LAUNCHER.value == "local":
     from mmscale.sweep import status
     rows = status.table(root)
