@@ -5,6 +5,7 @@ imported (start-up stays fast) and flag names may repeat across stages. A user e
 stderr and exit code 2; an internal error keeps its traceback.
 """
 
+import difflib
 import importlib
 import sys
 
@@ -56,7 +57,10 @@ def run(argv: list[str]) -> int:
     return 0 if len(argv) >= 2 else 2
   command = argv[1]
   if command not in COMMANDS:
-    print(f"mmscale: error: unknown command {command!r}\n{usage()}", file=sys.stderr)
+    close = difflib.get_close_matches(command, COMMANDS, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    print(f"mmscale: error: unknown command {command!r} ({hint}commands: {', '.join(COMMANDS)}; "
+          "mmscale --help says what each does)", file=sys.stderr)
     return 2
   try:
     if flagparse.wants_help(argv[2:]):

@@ -40,14 +40,14 @@ def load(flag: str, spec: str):
     try:
       exec(code, module.__dict__)  # pylint: disable=exec-used
     except Exception as e:  # pylint: disable=broad-except  # The user's code: any error is theirs.
-      raise UserError(f"{where}: loading it raised {_describe(e, path)}") from None
+      raise UserError(f"{where}: loading it raised {describe(e, path)}") from None
     get_config = getattr(module, "get_config", None)
     if not callable(get_config):
       raise UserError(f"{where}: the file defines no get_config(arg) function")
     try:
       config = get_config(*arg)
     except Exception as e:  # pylint: disable=broad-except
-      raise UserError(f"flag {where}: {_describe(e, path)}") from None
+      raise UserError(f"flag {where}: {describe(e, path)}") from None
   finally:
     sys.modules.pop(name, None)
   if not isinstance(config, ml_collections.ConfigDict):
@@ -56,7 +56,7 @@ def load(flag: str, spec: str):
   return config
 
 
-def _describe(e: Exception, path: str) -> str:
+def describe(e: Exception, path: str) -> str:
   """"Type: message (at FILE:LINE)", the line being the deepest one in the user's file."""
   message = " ".join(str(e).split()) or "(no message)"
   frames = [f for f in traceback.extract_tb(e.__traceback__)

@@ -19,7 +19,8 @@ def read_table(path) -> dict[str, np.ndarray]:
   try:  # utf-8-sig: a byte-order mark (spreadsheets write one) is dropped, not read into a name.
     rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")))
   except UnicodeDecodeError as e:
-    raise UserError(f"records table {path} is not UTF-8 text (byte {e.start}: "
+    line = e.object[:e.start].count(b"\n") + 1
+    raise UserError(f"records table {path} is not UTF-8 text (line {line}, byte {e.start}: "
                     f"{e.object[e.start:e.start + 1]!r}); save it as a UTF-8 CSV") from None
   except csv.Error as e:
     raise UserError(f"records table {path} is not a readable CSV ({e})") from None

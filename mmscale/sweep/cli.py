@@ -141,6 +141,8 @@ def main(argv: list[str]) -> int:
     from mmscale.sweep import collect
     if not _OUT.value:
       raise UserError("--out is required (the CSV to write)")
+    from mmscale import outputs
+    outputs.check_file("out", _OUT.value)
     only = None
     if _CONFIG.value is not None:  # Only this study's current runs, not everything under the root.
       from mmscale.sweep import study as study_lib

@@ -47,9 +47,11 @@ def run_rows(root: str, run_id: str) -> list[dict]:
   if _torn_tail(path):
     logging.warning("%s: ignoring a torn last line (a write cut short by a kill)", path)
   evals = {}
-  for r in _read_records(path):
+  for i, r in enumerate(_read_records(path)):
+    if not isinstance(r, dict) or not isinstance(r.get("step"), int):  # A hand-edited or foreign file.
+      raise UserError(f"{path}: record {i + 1} has no integer 'step' (not a records file mmscale wrote)")
     if r.get("kind") == "eval":
-      evals[int(r["step"])] = r  # A step redone after a resume replaces the earlier copy.
+      evals[r["step"]] = r  # A step redone after a resume replaces the earlier copy.
   summary = registry.summary(root, run_id) or {}
   status = registry.status(root, run_id)
   done = status == "done"

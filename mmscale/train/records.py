@@ -71,7 +71,12 @@ def keep_records_until(path, step: int) -> None:
 def read_records(path) -> list[dict]:
   """Reads a records file; a torn last line is ignored, a corrupt middle line is a UserError."""
   path = epath.Path(path)
-  text = path.read_text(encoding="utf-8")
+  data = path.read_bytes()
+  try:
+    text = data.decode("utf-8")
+  except UnicodeDecodeError as e:
+    line = data[:e.start].count(b"\n") + 1
+    raise UserError(f"{path}: line {line} is not UTF-8 text (corrupt records file)") from None
   lines = text.split("\n")
   records = []
   for i, line in enumerate(lines):
