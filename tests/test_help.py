@@ -12,7 +12,7 @@ from mmscale import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Every command line a user may ask help for: the commands, and data's subcommands.
-HELP_CALLS = [[c] for c in cli.COMMANDS] + [["data", "prepare"], ["data", "stats"]]
+HELP_CALLS = [[c] for c in cli.COMMANDS] + [["data", "prepare"], ["data", "stats"], ["data", "convert"]]
 
 
 def _expected_flags(call):
@@ -43,13 +43,13 @@ def test_subcommand_help_is_split():
   assert set(module.HELP_FLAGS["status"]) == {"root", "json"}
   assert "slurm_args" in module.HELP_FLAGS["sweep"] and "json" not in module.HELP_FLAGS["sweep"]
   data = importlib.import_module("mmscale.data.cli")
-  assert set(data.HELP_FLAGS["data prepare"]) | set(data.HELP_FLAGS["data stats"]) == set(data.FLAGS)
+  assert set().union(*(data.HELP_FLAGS[f"data {s}"] for s in ("prepare", "stats", "convert"))) == set(data.FLAGS)
 
 
 def test_help_for_an_unknown_subcommand_is_one_line(capsys):
   assert cli.run(["mmscale", "data", "bogus", "--help"]) == 2
   assert capsys.readouterr().err == ("mmscale: error: mmscale data: unknown subcommand 'bogus' "
-                                     "(allowed: prepare, stats)\n")
+                                     "(allowed: prepare, stats, convert)\n")
 
 
 def test_help_imports_no_jax():

@@ -1,7 +1,8 @@
-"""`mmscale data prepare|stats`.
+"""`mmscale data prepare|stats|convert`.
 
   mmscale data prepare --out DIR [--corpora=fashion_mnist,brown] [--max_examples=10000]
   mmscale data stats --config=experiments/tiny.py --sequences=10000 [--json]
+  mmscale data convert --source=webdataset|parquet|obelics --path=SHARDS --out=DIR --name=NAME
 """
 
 import json
@@ -14,7 +15,8 @@ from mmscale.errors import UserError
 from mmscale.flagparse import parse_flags
 
 FLAGS = flags.FlagValues()
-flags.DEFINE_string("out", None, "prepare: output folder (use it as config.data.data_dir)", flag_values=FLAGS)
+flags.DEFINE_string("out", None, "prepare, convert: output folder (use it as config.data.data_dir)",
+                    flag_values=FLAGS)
 flags.DEFINE_list("corpora", [], "prepare: corpora to prepare (default: all)", flag_values=FLAGS)
 flags.DEFINE_integer("max_examples", 10_000, "prepare: cap on train examples per corpus "
                      "(validation: a tenth)", flag_values=FLAGS)
@@ -25,12 +27,25 @@ flags.DEFINE_integer("sequences", 10_000, "stats: packed sequences to draw", fla
 flags.DEFINE_bool("json", False, "stats: print JSON instead of a table", flag_values=FLAGS)
 flags.DEFINE_integer("process_index", 0, "stats: process whose share to draw", flag_values=FLAGS)
 flags.DEFINE_integer("process_count", 1, "stats: number of processes", flag_values=FLAGS)
+flags.DEFINE_string("source", None, "convert: webdataset, parquet or obelics", flag_values=FLAGS)
+flags.DEFINE_string("path", None, "convert: folder of <split>-*.tar|parquet shards, or a glob with "
+                    "{split}", flag_values=FLAGS)
+flags.DEFINE_string("name", None, "convert: the corpus folder under --out (stream('corpus', NAME))",
+                    flag_values=FLAGS)
+flags.DEFINE_string("fields", "", "convert: parts and where they are, e.g. image=jpg|png,text=txt "
+                    "(default per source)", flag_values=FLAGS)
+flags.DEFINE_list("splits", ["train", "validation"], "convert: splits to convert", flag_values=FLAGS)
+flags.DEFINE_string("licence", "", "convert: licence recorded in the manifest", flag_values=FLAGS)
+flags.DEFINE_integer("shard_size", 2000, "convert: documents per ArrayRecord shard", flag_values=FLAGS)
+flags.DEFINE_string("image_format", "png", "convert: images stored as png or raw (bigger, faster "
+                    "to read)", flag_values=FLAGS)
 
 # `mmscale data prepare --help` and `data stats --help` list their own flags (help says which).
-HELP_FLAGS = {f"data {sub}": [n for n in FLAGS if FLAGS[n].help.startswith(sub + ":")]
-              for sub in ("prepare", "stats")}
+HELP_FLAGS = {f"data {sub}": [n for n in FLAGS if sub in FLAGS[n].help.split(":")[0].split(", ")]
+              for sub in ("prepare", "stats", "convert")}
 
-USAGE = "usage: mmscale data prepare --out DIR [--corpora ...] | mmscale data stats --config=FILE"
+USAGE = ("usage: mmscale data prepare --out DIR [--corpora ...] | mmscale data stats --config=FILE"
+         " | mmscale data convert --source=KIND --path=SHARDS --out=DIR --name=NAME")
 
 
 def _default_config():
@@ -44,7 +59,7 @@ def _default_config():
 
 
 def main(argv: list[str]) -> int:
-  if len(argv) < 2 or argv[1] not in ("prepare", "stats"):
+  if len(argv) < 2 or argv[1] not in ("prepare", "stats", "convert"):
     raise UserError(USAGE)
   sub = argv[1]
   parse_flags(FLAGS, [f"{argv[0]} {sub}"] + argv[2:])
@@ -63,6 +78,15 @@ def main(argv: list[str]) -> int:
                       f"{N_SPECIAL + 256} (the special tokens and the 256 bytes)")
     outputs.check_dir("out", FLAGS.out)
     prepare.prepare(FLAGS.out, FLAGS.corpora or None, FLAGS.max_examples, FLAGS.bpe_vocab_size)
+    return 0
+  if sub == "convert":
+    for flag in ("source", "path", "out", "name"):
+      if not FLAGS[flag].value:
+        raise UserError(f"mmscale data convert needs --{flag}; {USAGE}")
+    outputs.check_dir("out", FLAGS.out)
+    from mmscale.data import convert  # pylint: disable=g-import-not-at-top
+    convert.convert(FLAGS.source, FLAGS.path, FLAGS.out, FLAGS.name, FLAGS.fields, FLAGS.splits,
+                    FLAGS.licence, FLAGS.shard_size, FLAGS.image_format)
     return 0
   from mmscale.data import stats  # pylint: disable=g-import-not-at-top
   config = FLAGS.config if FLAGS.config is not None else _default_config()

@@ -103,8 +103,10 @@ def decode(record: bytes):
     raise CorruptRecord(f"{type(e).__name__}: {e}") from e
 
 
-def write_shards(out_dir, split: str, records, num_shards: int = 1) -> list[str]:
-  """Writes records (bytes) round-robin into <split>-k-of-n.array_record files."""
+def write_shards(out_dir, split: str, records, num_shards: int = 1, per_shard: int = 0) -> list[str]:
+  """Writes records (bytes) into <split>-k-of-n.array_record files: round-robin, or with
+  per_shard > 0 in runs of per_shard (the last shard takes any excess), so that reading the
+  shards in order gives the records in order."""
   from array_record.python import array_record_module as arm  # pylint: disable=g-import-not-at-top
   out = epath.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +114,7 @@ def write_shards(out_dir, split: str, records, num_shards: int = 1) -> list[str]
   writers = [arm.ArrayRecordWriter(str(p), "group_size:1") for p in paths]
   try:
     for i, rec in enumerate(records):
-      writers[i % num_shards].write(rec)
+      writers[min(i // per_shard, num_shards - 1) if per_shard else i % num_shards].write(rec)
   finally:
     for w in writers:
       w.close()
