@@ -172,7 +172,7 @@ CASES = [
     ("data prepare --out={w}/data --max_examples=0", "--max_examples=0: must be a positive integer"),
     ("data stats --config={w}/syntax.py", "syntax error at line 2"),
     ("data stats {TINY} --sequences=0", "--sequences=0: must be a positive integer"),
-    ("data convert", "usage: mmscale data prepare"),
+    ("data bogus", "usage: mmscale data prepare"),
     ("trian", "unknown command 'trian' (did you mean 'train'? commands: train, sweep, "),
 ]
 
