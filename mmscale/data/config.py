@@ -2,7 +2,8 @@
 
 Streams are named; each draws from one source and has a mixture weight:
   config.data.streams.<name> = {source, name, path, weight, size, eval_size, fields, split, eval_split}
-    source  "procedural": built-in, no download; name in caption|interleaved|text|audio.
+    source  "procedural": built-in, no download; name in caption|interleaved|text|audio, or the
+                          uni-modal image|tones (an image alone, a tone sequence alone).
             "corpus":     a corpus written by `mmscale data prepare` under data_dir; name is its folder.
             "array_record": shards at `path` (a folder holding <split>-*.array_record, or a glob with
                           "{split}"); record schema in mmscale/data/records.py.
@@ -35,10 +36,11 @@ SOURCES = ("procedural", "corpus", "array_record", "tfds", "webdataset", "parque
 # File extension of each sharded source's files.
 SHARD_EXT = {"corpus": "array_record", "array_record": "array_record", "webdataset": "tar",
              "parquet": "parquet", "obelics": "parquet"}
-PROCEDURAL = ("caption", "interleaved", "text", "audio")
+PROCEDURAL = ("caption", "interleaved", "text", "audio", "image", "tones")
 # Modalities each procedural task produces (for the check against config.data.modalities).
 PROCEDURAL_MODALITIES = {"caption": ("text", "image"), "interleaved": ("text", "image"),
-                         "text": ("text",), "audio": ("text", "audio")}
+                         "text": ("text",), "audio": ("text", "audio"), "image": ("image",),
+                         "tones": ("audio",)}
 MIX_BY = ("examples", "tokens")
 TOKENIZERS = ("byte", "bpe", "PATH.model (SentencePiece)", "PATH.json (tokenizer.json)")
 ON_CORRUPT = ("skip", "error")

@@ -4,7 +4,8 @@ Images are coloured shapes on a 3x3 grid drawn with numpy; captions say the colo
 position and count of what is drawn, so a model can only predict them by looking at the image.
 Tasks: "caption" (image then caption), "interleaved" (a short document of figures and text in
 reading order), "text" (scene descriptions and arithmetic facts, no image), "audio" (tone
-sequences with their transcripts).
+sequences with their transcripts), and the uni-modal "image" (scenes alone) and "tones" (tone
+sequences alone).
 
 A document is a list of parts: ("text", str) | ("image", uint8 [H,W,3]) | ("audio", (wave, rate)).
 """
@@ -22,7 +23,7 @@ SHAPES = ("circle", "square", "triangle", "cross")
 ROWS, COLS = ("top", "middle", "bottom"), ("left", "center", "right")
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SPLITS = {"train": 0, "validation": 1, "test": 2}
-TASKS = {"caption": 1, "interleaved": 2, "text": 3, "audio": 4}
+TASKS = {"caption": 1, "interleaved": 2, "text": 3, "audio": 4, "image": 5, "tones": 6}
 PITCHES = {"low": 330.0, "middle": 550.0, "high": 880.0}
 
 
@@ -156,7 +157,21 @@ def audio(seed, split, index, size, rate=8000):
   return [("audio", (wave, rate)), ("text", "Tones: " + ", ".join(names) + ".")]
 
 
-GENERATORS = {"caption": caption, "interleaved": interleaved, "text": text, "audio": audio}
+def image(seed, split, index, size):
+  """Uni-modal: a scene without its caption (image-only runs of the mixed-modal laws)."""
+  return [("image", scene(_rng(seed, "image", split, index), size)[0])]
+
+
+def tones(seed, split, index, size, rate=8000):
+  """Uni-modal: a tone sequence without its transcript (audio-only runs)."""
+  del size
+  rng = _rng(seed, "tones", split, index)
+  names = [tuple(PITCHES)[k] for k in rng.integers(0, 3, int(rng.integers(1, 5)))]
+  return [("audio", (np.concatenate([_tone(p, rate) for p in names]), rate))]
+
+
+GENERATORS = {"caption": caption, "interleaved": interleaved, "text": text, "audio": audio,
+              "image": image, "tones": tones}
 
 
 class ProceduralSource:

@@ -34,14 +34,24 @@ def loss_column(table, m, loss_col=None):
   return col
 
 
+def _seen(table, m):
+  """Whether each run saw content of modality m: its raw bytes where recorded, else its tokens.
+  An image-only run has text positions (BOS/EOS and the image markers) but no text bytes."""
+  seen = _tokens(table, m) > 0
+  if f"bytes_{m}" in table:
+    b = np.asarray(table[f"bytes_{m}"], float)
+    seen = np.where(np.isfinite(b), b > 0, seen)
+  return seen
+
+
 def modality_rows(table, present, absent=()):
   """Rows of runs trained on the modalities in `present` and none of `absent`."""
   mask = np.ones(tbl.n_rows(table), bool)
   for m in present:
-    mask &= _tokens(table, m) > 0
+    mask &= _seen(table, m)
   for m in absent:
     if f"tokens_{m}" in table:
-      mask &= _tokens(table, m) == 0
+      mask &= ~_seen(table, m)
   return mask
 
 
