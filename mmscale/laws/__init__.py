@@ -1,19 +1,17 @@
 """Scaling-law fitting: Approaches 1-3, derived laws, bootstrap, held-out checks, multimodal laws.
 
-Names are imported on first use (PEP 562): `mmscale fit --help` imports mmscale.laws.cli, and
-the fitter's jax must not load for that.
+The public names are loaded on first use: `mmscale fit --help` and a Chinchilla fit should not pay
+for importing modules they never call (mixed_modal pulls in jax).
 """
 
 import importlib
 
-_EXPORTS = {"read_table": "mmscale.laws.table", "fit_all": "mmscale.laws.fit",
-            "approach1": "mmscale.laws.isoflop", "approach2": "mmscale.laws.isoflop",
-            "frontier": "mmscale.laws.isoflop"}
-
-__all__ = list(_EXPORTS)
+_WHERE = {"fit_all": "fit", "approach1": "isoflop", "approach2": "isoflop", "frontier": "isoflop",
+          "read_table": "table"}
+__all__ = ["read_table", "fit_all", "approach1", "approach2", "frontier"]
 
 
 def __getattr__(name):
-  if name in _EXPORTS:
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+  if name in _WHERE:
+    return getattr(importlib.import_module(f"mmscale.laws.{_WHERE[name]}"), name)
   raise AttributeError(f"module 'mmscale.laws' has no attribute {name!r}")

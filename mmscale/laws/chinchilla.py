@@ -9,7 +9,6 @@ L-BFGS-B at tight tolerances and the gradient norm at the optimum is reported, s
 import itertools
 
 import numpy as np
-import scipy.optimize
 
 from mmscale.errors import UserError
 from mmscale.laws import lbfgs
@@ -17,6 +16,9 @@ from mmscale.laws import lbfgs
 PARAMS = ("a", "b", "e", "alpha", "beta")  # order of the parameter vector
 DELTA = 1e-3
 HOFFMANN_START = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
+SEARCH_ROWS = 4096  # larger tables: the start search runs on a fixed subsample, convergence on all rows
+SCREEN_ITER, KEEP = 0, 48  # every start gets SCREEN_ITER iterations; per replicate the KEEP lowest go on
+CHUNK_ELEMS = 1 << 18  # start-points per objective block: bounds memory whatever the number of starts
 
 
 def hoffmann_grid() -> np.ndarray:
@@ -32,19 +34,28 @@ def start_from(A, B, E, alpha, beta) -> np.ndarray:
   return np.array([[np.log(A), np.log(B), np.log(E), alpha, beta]])
 
 
-def make_objective(N, D, L, delta=DELTA, weights=None, dtype=np.float64):
+def tied_grid() -> np.ndarray:
+  """Starts for alpha = beta: the Hoffmann grid's rows with equal exponents, as (a, b, e, alpha)."""
+  g = hoffmann_grid()
+  return g[g[:, 3] == g[:, 4], :4]
+
+
+def make_objective(N, D, L, delta=DELTA, weights=None, dtype=np.float64, owner=None, tied=False,
+                   chunk_elems=CHUNK_ELEMS):
   """Returns vg(theta [S, 5]) -> (objective [S], gradient [S, 5]), vectorised over starts.
 
-  weights (optional) multiply each point's Huber term: [n] for all starts, or [S, n] per start (the
-  bootstrap's resampling counts, one replicate per block of starts); vg(theta, rows) then takes the
-  indices of the starts in theta. dtype float32 halves the cost of the multi-start search (it only has to find the basins); the result
-  is returned as float64 and polishing always uses float64.
+  weights (optional) multiply each point's Huber term: [n] for all starts, or [R, n] per replicate (the
+  bootstrap's resampling counts); start i uses row owner[i] (owner None: row i). vg(theta, rows) takes the
+  indices of the starts in theta. dtype float32 halves the cost of the multi-start search (it only has to
+  find the basins); the result is returned as float64 and polishing always uses float64. tied=True takes
+  theta [S, 4] = (a, b, e, alpha) with beta = alpha. Starts are evaluated in blocks of about chunk_elems
+  start-points, so memory does not grow with the number of starts.
   """
   lN, lD, lL = (np.log(np.asarray(v, np.float64)).astype(dtype) for v in (N, D, L))
   w_all = (np.ones_like(lL) if weights is None else np.asarray(weights)).astype(dtype)
+  per_block = max(1, int(chunk_elems // lL.size))
 
-  def vg(theta, rows=None):
-    w = w_all if w_all.ndim == 1 else (w_all if rows is None else w_all[rows])
+  def block(theta, w):
     # LSE(t1, t2, e) = log(e^t1 + e^t2 + e^e): e^e is per start, so only two exponentials per point.
     # Unshifted exponentials are exact here (E = e^e keeps the sum away from 0); a line-search trial
     # that overflows gives inf, which the optimiser rejects.
@@ -63,6 +74,23 @@ def make_objective(N, D, L, delta=DELTA, weights=None, dtype=np.float64):
       grad = np.stack([g1.sum(1), g2.sum(1), e3[:, 0] * h.sum(1), -np.einsum("sn,n->s", g1, lN),
                        -np.einsum("sn,n->s", g2, lD)], axis=1)
     return f.astype(np.float64), grad.astype(np.float64)
+
+  def vg(theta, rows=None):
+    theta = np.asarray(theta, np.float64)
+    if tied:
+      theta = np.concatenate([theta, theta[:, 3:4]], axis=1)
+    if w_all.ndim == 2:
+      idx = np.arange(theta.shape[0]) if rows is None else np.asarray(rows)
+      w_rows = idx if owner is None else np.asarray(owner)[idx]
+    f = np.empty(theta.shape[0])
+    g = np.empty((theta.shape[0], 5))
+    for lo in range(0, theta.shape[0], per_block):
+      sl = slice(lo, lo + per_block)
+      w = w_all if w_all.ndim == 1 else w_all[w_rows[sl]]
+      f[sl], g[sl] = block(theta[sl], w)
+    if tied:  # d/d alpha of f(alpha, beta = alpha)
+      g = np.concatenate([g[:, :3], g[:, 3:4] + g[:, 4:5]], axis=1)
+    return f, g
 
   return vg
 
@@ -99,6 +127,7 @@ def polish(vg, theta, ftol=1e-15, gtol=1e-12, maxiter=20000):
   The objective is divided by its starting value so that scipy's stopping test, relative to
   max(|f|, 1), really is relative (the raw objective is ~1e-3).
   """
+  import scipy.optimize  # here, not at the top: importing scipy costs ~0.2 s of every CLI start
   f0 = float(vg(np.asarray(theta)[None])[0][0])
   scale = 1.0 / f0 if np.isfinite(f0) and f0 > 0 else 1.0
 
@@ -113,71 +142,90 @@ def polish(vg, theta, ftol=1e-15, gtol=1e-12, maxiter=20000):
   return res.x, float(f[0]), g[0], res
 
 
-def fit_many(N, D, L, weights, *, starts=None, delta=DELTA, n_polish=4, max_iter=200, gtol=1e-6, ftol=1e-9,
-             chunk_elems=2_000_000) -> list[dict]:
+def fit_many(N, D, L, weights, *, starts=None, delta=DELTA, n_polish=4, tied=False, max_iter=200, gtol=1e-6,
+             ftol=1e-9, screen_iter=SCREEN_ITER, keep=KEEP) -> list[dict]:
   """Approach 3 once per row of weights [R, n] (e.g. bootstrap replicates), each from the full start grid.
 
-  All replicates' starts run in one batch (in chunks of about chunk_elems start-points), which amortises
-  the per-iteration overhead that dominates small tables. Per replicate, the distinct optima within 1.5x
-  of its best are then converged together in float64 with relative tests only (gtol 1e-11, ftol 1e-15).
+  The search runs in float32 on at most SEARCH_ROWS rows (a fixed random subsample of a larger table, so
+  its time and memory do not grow with the table): every start for screen_iter L-BFGS iterations, then
+  only each replicate's `keep` lowest continue to convergence. Most of the 4,500 starts fall into a few
+  basins within those first iterations, so the screen drops no basin that the full run would reach (the
+  Epoch and synthetic tests check the published optimum). Per replicate, the distinct optima within 1.5x
+  of its best are then converged together on all rows in float64 with relative tests only.
   """
   N, D, L = check_points(N, D, L)
   W = np.atleast_2d(np.asarray(weights, np.float64))
-  starts = hoffmann_grid() if starts is None else np.atleast_2d(np.asarray(starts, np.float64))
-  S = starts.shape[0]
-  per_chunk = max(1, int(chunk_elems // (S * N.size)))
+  starts = (tied_grid() if tied else hoffmann_grid()) if starts is None else np.atleast_2d(np.asarray(starts, np.float64))
+  if tied and starts.shape[1] == 5:
+    starts = starts[:, :4]
+  R, S = W.shape[0], starts.shape[0]
+  cols = np.arange(N.size)
+  if N.size > SEARCH_ROWS:
+    cols = np.sort(np.random.default_rng(0).choice(N.size, SEARCH_ROWS, replace=False))
+  sub = (N[cols], D[cols], L[cols])
+  Ws = W[:, cols]
+  owner = np.repeat(np.arange(R), S)
+  screen = lbfgs.minimize(make_objective(*sub, delta, Ws, np.float32, owner, tied), np.tile(starts, (R, 1)),
+                          max_iter=screen_iter, gtol=gtol, ftol=ftol)
+  sel = []
+  for r in range(R):
+    f = screen.f[r * S:(r + 1) * S]
+    order = np.argsort(np.where(np.isfinite(f), f, np.inf))
+    sel += [r * S + i for i in order[:keep] if np.isfinite(f[i])]
+    if not np.isfinite(f).any():
+      raise UserError("chinchilla: the objective is not finite at any start (check the table's values)")
+  sel = np.array(sel)
+  batch = lbfgs.minimize(make_objective(*sub, delta, Ws, np.float32, owner[sel], tied), screen.x[sel],
+                         max_iter=max_iter, gtol=gtol, ftol=ftol)
+  f64 = make_objective(*sub, delta, Ws, np.float64, owner[sel], tied)(batch.x)[0]
+  cand = []
+  for r in range(R):
+    mine = np.flatnonzero(owner[sel] == r)
+    block = f64[mine]
+    ok = np.isfinite(block)
+    near = np.where(ok & (block <= 1.5 * block[ok].min()), block, np.inf)
+    cand += [mine[i] for i in distinct(batch.x[mine], near, n_polish)]
+  cand = np.array(cand)
+  cand_owner = owner[sel][cand]
+  tight = lbfgs.minimize(make_objective(N, D, L, delta, W, np.float64, cand_owner, tied), batch.x[cand],
+                         max_iter=5000, gtol=1e-11, ftol=1e-15)
   out = []
-  for lo in range(0, W.shape[0], per_chunk):
-    Wc = W[lo:lo + per_chunk]
-    rows_w = np.repeat(Wc, S, axis=0)
-    # The batch only has to find the basins (float32, loose tolerances); polishing converges for real.
-    batch = lbfgs.minimize(make_objective(N, D, L, delta, rows_w, np.float32), np.tile(starts, (Wc.shape[0], 1)),
-                           max_iter=max_iter, gtol=gtol, ftol=ftol)
-    f64 = make_objective(N, D, L, delta, rows_w)(batch.x)[0]
-    cand, owner = [], []
-    for r in range(Wc.shape[0]):
-      block = f64[r * S:(r + 1) * S]
-      ok = np.isfinite(block)
-      if not ok.any():
-        raise UserError("chinchilla: the objective is not finite at any start (check the table's values)")
-      near = np.where(ok & (block <= 1.5 * block[ok].min()), block, np.inf)
-      picked = distinct(batch.x[r * S:(r + 1) * S], near, n_polish)
-      cand += [r * S + i for i in picked]
-      owner += [r] * len(picked)
-    cand, owner = np.array(cand), np.array(owner)
-    tight = lbfgs.minimize(make_objective(N, D, L, delta, rows_w[cand]), batch.x[cand],
-                           max_iter=5000, gtol=1e-11, ftol=1e-15)
-    for r in range(Wc.shape[0]):
-      mine = np.flatnonzero(owner == r)
-      i = mine[np.argmin(tight.f[mine])]
-      out.append(_result(N.size, tight.x[i], float(tight.f[i]), tight.g[i], S,
-                         int(batch.converged[r * S:(r + 1) * S].sum())))
+  for r in range(R):
+    mine = np.flatnonzero(cand_owner == r)
+    i = mine[np.argmin(tight.f[mine])]
+    n_conv = int(batch.converged[owner[sel] == r].sum())
+    out.append(_result(N.size, tight.x[i], float(tight.f[i]), tight.g[i], S, n_conv))
   return out
 
 
 def _result(n, theta, f, g, n_starts, n_converged):
-  a, b, e, alpha, beta = theta
-  return {
+  a, b, e, alpha = theta[:4]
+  beta = theta[4] if len(theta) == 5 else alpha
+  out = {
       "law": "chinchilla", "n_points": int(n),
       "E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)),
       "alpha": float(alpha), "beta": float(beta), "objective": f,
       "grad_norm": float(np.linalg.norm(g)), "n_starts": int(n_starts), "n_converged": n_converged,
   }
+  if len(theta) == 4:
+    out["tied"] = True
+  return out
 
 
-def fit(N, D, L, *, starts=None, delta=DELTA, weights=None, n_polish=4, **kw) -> dict:
+def fit(N, D, L, *, starts=None, delta=DELTA, weights=None, n_polish=4, tied=False, **kw) -> dict:
   """Fits Approach 3 and returns {"E","A","B","alpha","beta","objective","grad_norm","n_points",...}.
 
   After the batched search and float64 convergence (fit_many), the best point is confirmed with scipy's
-  L-BFGS-B at tight tolerances; grad_norm is the gradient norm at the returned optimum.
+  L-BFGS-B at tight tolerances; grad_norm is the gradient norm at the returned optimum. tied=True fits
+  alpha = beta (one exponent, as Muennighoff et al. 2023 publish).
   """
   N, D, L = check_points(N, D, L)
   w = np.ones(N.size) if weights is None else np.asarray(weights, np.float64)
-  res = fit_many(N, D, L, w[None], starts=starts, delta=delta, n_polish=n_polish, **kw)[0]
-  vg = make_objective(N, D, L, delta, w)
+  res = fit_many(N, D, L, w[None], starts=starts, delta=delta, n_polish=n_polish, tied=tied, **kw)[0]
+  vg = make_objective(N, D, L, delta, w, tied=tied)
   # A coefficient that underflowed to 0 in exp() restarts from the smallest float, not log(0).
   logs = np.log(np.maximum([res["A"], res["B"], res["E"]], np.finfo(np.float64).tiny))
-  theta0 = np.array([*logs, res["alpha"], res["beta"]])
+  theta0 = np.array([*logs, res["alpha"]] + ([] if tied else [res["beta"]]))
   theta, f, g, _ = polish(vg, theta0)
   if f <= res["objective"]:
     res.update(_result(N.size, theta, f, g, res["n_starts"], res["n_converged"]))

@@ -1,7 +1,12 @@
 """`mmscale fit`: fit scaling laws to a records table, print a table, optionally write the Fit JSON.
 
   mmscale fit --records=runs.csv --law=chinchilla --json=fit.json [--group_by=source,fusion]
-              [--bootstrap=100 --seed=0] [--heldout=largest]
+              [--bootstrap=100 --seed=0] [--heldout=largest|largest_budget|size:X|budget:X]
+              [--tied] [--isoflop_window=5]
+
+Every Chinchilla fit carries a diagnostics block (floor of E, exponents at the search bounds, IsoFLOP
+minima bracketed, enough sizes and budgets, A-alpha / B-beta ridges and degenerate bootstrap replicates);
+a failed check is printed as "!! UNRELIABLE FIT" with the reason and the data that would fix it.
 """
 
 import json
@@ -22,8 +27,13 @@ flags.DEFINE_string("json", None, "Write the Fit JSON here.", flag_values=FLAGS)
 flags.DEFINE_list("group_by", [], "Columns whose values split the fits (e.g. source,fusion).", flag_values=FLAGS)
 flags.DEFINE_integer("bootstrap", 0, "Bootstrap replicates (each a full multi-start refit).", flag_values=FLAGS)
 flags.DEFINE_integer("seed", 0, "Seed of the bootstrap resampling.", flag_values=FLAGS)
-flags.DEFINE_string("heldout", None, "Held-out check: 'largest', a fraction of sizes, or a params threshold.",
+flags.DEFINE_string("heldout", None, "Held-out check: 'largest' (size), 'largest_budget', or size:X / budget:X "
+                    "with X a fraction in (0, 1) of the sizes/budgets or a threshold (a bare X means size:X).",
                     flag_values=FLAGS)
+flags.DEFINE_bool("tied", False, "Fit one exponent for both terms (alpha = beta), as Muennighoff et al. (2023).",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("isoflop_window", None, "Approach 2: fit each budget's parabola to the k sizes around its "
+                     "lowest loss (default: all sizes).", flag_values=FLAGS)
 
 
 def main(argv: list[str]) -> int:
@@ -34,13 +44,17 @@ def main(argv: list[str]) -> int:
     raise UserError(f"unexpected arguments: {' '.join(rest[1:])}")
   if not FLAGS.records:
     raise UserError("--records=FILE is required")
+  if FLAGS.isoflop_window is not None and FLAGS.isoflop_window < 3:
+    raise UserError(f"--isoflop_window={FLAGS.isoflop_window}: must be >= 3 (sizes around each budget's minimum)")
   if FLAGS.json:  # Before the fit, which may take minutes.
     outputs.check_file("json", FLAGS.json)
-  from mmscale.laws import fit as fit_lib  # Here, not at the top: --help must not load jax.
   from mmscale.laws import table as tbl
-  table = tbl.read_table(FLAGS.records)
+
+  table = tbl.read_table(FLAGS.records)  # A bad table is reported before jax loads for the fit.
+  from mmscale.laws import fit as fit_lib  # Here, not at the top: --help must not load jax.
   result = fit_lib.fit_all(table, law=FLAGS.law, group_by=FLAGS.group_by, bootstrap=FLAGS.bootstrap,
-                           seed=FLAGS.seed, heldout=FLAGS.heldout)
+                           seed=FLAGS.seed, heldout=FLAGS.heldout, tied=FLAGS.tied,
+                           isoflop_window=FLAGS.isoflop_window)
   result = fit_lib.to_jsonable(result)
   print(summary(result))
   if FLAGS.json:
@@ -65,8 +79,10 @@ def summary(result) -> str:
   for key, f in fits.items():
     extra = f"  objective={f['objective']:.10g}  |grad|={f['grad_norm']:.2e}"
     if "bootstrap" in f:
-      ci = f["bootstrap"]["ci95"]
-      extra += "  95% CI " + ", ".join(f"{k} [{ci[k][0]:.4g}, {ci[k][1]:.4g}]" for k in ("alpha", "beta", "E") if k in ci)
+      ci, b = f["bootstrap"]["ci95"], f["bootstrap"]
+      extra += "  95% CI " + ", ".join(f"{k} [{_num(ci[k][0], 4)}, {_num(ci[k][1], 4)}]"
+                                       for k in ("E", "A", "B", "alpha", "beta") if k in ci)
+      extra += f"  ({b.get('n_degenerate', 0)} of {b['n']} replicates degenerate)"
     if "heldout" in f:
       h = f["heldout"]
       extra += f"  held-out ({h['n_test']} pts): MSE {h['mse']:.3g} R2 {_num(h['r2'])} MAE {h['mae_pct']:.2f}%"
@@ -79,8 +95,15 @@ def summary(result) -> str:
     elif result["law"] != "chinchilla":
       extra += "  " + ", ".join(f"{k}={v:.4g}" for k, v in f.items() if isinstance(v, float) and k not in ("objective", "grad_norm"))
     lines.append(f"{key}:{extra}")
+    if "isoflop" in f:
+      iso = f["isoflop"]
+      lines.append(f"  approach 2 ({len(iso['budgets'])} budgets, "
+                   f"{'all sizes' if iso.get('window') is None else str(iso['window']) + ' sizes around each minimum'}, "
+                   f"D_opt from {iso.get('d_opt_from', 'budget / (6 N)')}): a={iso['a']:.4f} b={iso['b']:.4f}")
+    from mmscale.laws import diagnostics
+    lines += [f"  {line}" for line in diagnostics.verdict_lines(f.get("diagnostics"))]
   return "\n".join(lines)
 
 
-def _num(v):
-  return "n/a" if v is None else f"{v:.3f}"
+def _num(v, digits=3):
+  return "n/a" if v is None else (f"{v:.{digits}g}" if digits != 3 else f"{v:.3f}")

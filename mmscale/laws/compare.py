@@ -10,7 +10,8 @@ PUBLISHED = [
     {"model": "sparse early fusion (Shukor)", "data": "AVG", "E": 2.158, "alpha": 0.710, "beta": 0.372, "a": 0.361,
      "b": 0.656, "c": -0.047, "d": 1.797},
 ]
-COLUMNS = ("E", "alpha", "beta", "a", "b", "c", "d")
+COLUMNS = ("E", "A", "B", "alpha", "beta", "a", "b", "c", "d")
+WITH_CI = ("E", "A", "B", "alpha", "beta")  # shown as "value [lo, hi]" when the fit has a bootstrap
 
 
 def rows(fit_json, published=True) -> list[dict]:
@@ -20,6 +21,13 @@ def rows(fit_json, published=True) -> list[dict]:
   for key, f in fits.items():
     row = {"model": key, "data": "", "n_points": f.get("n_points")}
     row.update({k: f.get(k) for k in COLUMNS})
+    ci = (f.get("bootstrap") or {}).get("ci95") or {}
+    for k in WITH_CI:
+      if k in ci and row.get(k) is not None:
+        row[k] = f"{_g(row[k])} [{_g(ci[k][0])}, {_g(ci[k][1])}]"
+    diag = f.get("diagnostics")
+    if diag is not None:
+      row["status"] = "ok" if diag.get("ok") else "UNRELIABLE: " + ",".join(diag["failed"])
     if "isoflop" in f:
       row["a_isoflop"] = f["isoflop"]["a"]
     if "bootstrap" in f:
@@ -31,7 +39,7 @@ def rows(fit_json, published=True) -> list[dict]:
 
 
 def format_table(table_rows) -> str:
-  cols = ["model", "data", "n_points", *COLUMNS, "a_isoflop", "se_alpha", "se_beta"]
+  cols = ["model", "data", "n_points", *COLUMNS, "a_isoflop", "se_alpha", "se_beta", "status"]
   cols = [c for c in cols if any(r.get(c) not in (None, "") for r in table_rows)]
 
   def cell(v):
@@ -47,3 +55,7 @@ def format_table(table_rows) -> str:
   lines.append("  ".join("-" * w for w in widths))
   lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)) for b in body]
   return "\n".join(lines)
+
+
+def _g(v) -> str:
+  return "n/a" if v is None else f"{v:.4g}"

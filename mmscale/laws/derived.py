@@ -8,13 +8,25 @@ closed form (another FLOP count, a constrained N range) is still summarised the 
 """
 
 import numpy as np
-import scipy.optimize
 
 
 def closed_form(fit) -> dict:
-  al, be, A, B = fit["alpha"], fit["beta"], fit["A"], fit["B"]
+  """a, b, G, d; all NaN when the law has no interior optimum (an exponent <= 0, A or B <= 0).
+
+  Python's float ** float turns a negative base into a complex number, so a degenerate law (a bootstrap
+  replicate that fits a negative exponent) is caught here rather than crashing a summary later.
+  """
+  al, be, A, B = (float(fit[k]) for k in ("alpha", "beta", "A", "B"))
+  if not has_optimum(fit):
+    return {"a": float("nan"), "b": float("nan"), "G": float("nan"), "d": float("nan")}
   s = al + be
   return {"a": be / s, "b": al / s, "G": float((al * A / (be * B)) ** (1.0 / s)), "d": al / be}
+
+
+def has_optimum(fit) -> bool:
+  """True when minimising the law at fixed compute has a finite interior solution."""
+  vals = [float(fit[k]) for k in ("alpha", "beta", "A", "B")]
+  return all(np.isfinite(v) and v > 0 for v in vals)
 
 
 def n_opt(fit, C):
@@ -38,6 +50,8 @@ def power_law(x, y) -> dict:
 
 def numeric_optimum(fit, C, flops_per_param_token=6.0):
   """argmin_N L(N, C / (k N)) by a bounded 1-D search in log N (no closed form assumed)."""
+  import scipy.optimize  # here: scipy's import is a large share of a CLI fit's start-up
+
   E, A, B, al, be = fit["E"], fit["A"], fit["B"], fit["alpha"], fit["beta"]
   lc = np.log(C / flops_per_param_token)
 
@@ -63,5 +77,8 @@ def regressions(fit, budgets=None) -> dict:
 
 def all_derived(fit) -> dict:
   out = closed_form(fit)
-  out.update(regressions(fit))
+  if has_optimum(fit):
+    out.update(regressions(fit))
+  else:
+    out.update({k: float("nan") for k in ("a_reg", "b_reg", "d_reg", "c_reg")})
   return out

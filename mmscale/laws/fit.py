@@ -12,35 +12,41 @@ from absl import logging
 from mmscale.errors import UserError
 from mmscale.laws import bootstrap as boot
 from mmscale.laws import chinchilla
-from mmscale.laws import compression
 from mmscale.laws import derived
+from mmscale.laws import diagnostics
 from mmscale.laws import evaluate
 from mmscale.laws import isoflop
-from mmscale.laws import mixed_modal
-from mmscale.laws import sparsity
 from mmscale.laws import table as tbl
 from mmscale.laws.names import LAWS
 
 
-def _one(table, law, n_boot, seed, heldout) -> dict:
+def _one(table, law, n_boot, seed, heldout, tied=False, isoflop_window=None) -> dict:
   rows = tbl.final_rows(table)
+  # The other laws import jax (mixed_modal) or more; a Chinchilla fit never loads them.
   if law == "sparsity":
+    from mmscale.laws import sparsity
     return sparsity.fit(rows)
   if law == "compression":
+    from mmscale.laws import compression
     return compression.fit(rows)
   if law == "mixed_modal":
     return _mixed_modal(rows)
   tbl.require(rows, ("params", "tokens", "loss"), "chinchilla fit")
   N, D, L = rows["params"], rows["tokens"], rows["loss"]
-  out = chinchilla.fit(N, D, L)
+  C = tbl.compute(rows)
+  if heldout is not None:
+    evaluate.split(N, C, heldout)  # a bad --heldout fails before the (long) fit, not after it
+  out = chinchilla.fit(N, D, L, tied=tied)
   out.update(derived.all_derived(out))
   skipped = {}
-  for name, fn in (("isoflop", isoflop.approach2), ("frontier", isoflop.frontier)):
-    try:
-      res = fn(rows)
-      out[name] = res
-    except UserError as e:
-      skipped[name] = str(e)
+  try:
+    out["isoflop"] = isoflop.approach2(rows, window=isoflop_window)
+  except UserError as e:
+    skipped["isoflop"] = str(e)
+  try:
+    out["frontier"] = isoflop.frontier(rows)
+  except UserError as e:
+    skipped["frontier"] = str(e)
   if "run_id" in table:  # Approach 1 needs whole training curves, not just the final rows
     try:
       out["approach1"] = isoflop.approach1(table)
@@ -50,16 +56,19 @@ def _one(table, law, n_boot, seed, heldout) -> dict:
     out["c"] = out["frontier"]["c"]
   if n_boot:
     # Replicates are kept (a few numbers each) so the report can draw exact bands on N_opt, D_opt.
-    out["bootstrap"] = boot.bootstrap(N, D, L, n_boot, seed=seed)
+    out["bootstrap"] = boot.bootstrap(N, D, L, n_boot, seed=seed, tied=tied)
   if heldout is not None:
-    out["heldout"] = evaluate.heldout(N, D, L, heldout)
+    out["heldout"] = evaluate.heldout(N, D, L, heldout, C=C, tied=tied)
   if skipped:
     out["skipped"] = skipped
+  out["diagnostics"] = diagnostics.check_fit(out, N, D, L, isoflop.budget_vertices(rows, window=isoflop_window),
+                                             out.get("bootstrap"))
   return out
 
 
 def _mixed_modal(rows) -> dict:
   """Aghajanyan et al.: a law per modality (its unimodal runs), an interaction law per pair with runs."""
+  from mmscale.laws import mixed_modal
   ms = [m for m in ("text", "image", "audio") if f"tokens_{m}" in rows]
   if len(ms) < 2:
     raise UserError("mixed_modal law needs tokens_<modality> columns for at least 2 modalities")
@@ -82,17 +91,21 @@ def _mixed_modal(rows) -> dict:
           "grad_norm": float(max(p["grad_norm"] for p in pairs.values()))}
 
 
-def fit_all(table, law="chinchilla", group_by=(), bootstrap=0, seed=0, heldout=None) -> dict:
+def fit_all(table, law="chinchilla", group_by=(), bootstrap=0, seed=0, heldout=None, tied=False,
+            isoflop_window=None) -> dict:
   if law not in LAWS:
     raise UserError(f"--law={law!r}: must be one of {', '.join(LAWS)}")
   if bootstrap < 0:
     raise UserError(f"--bootstrap={bootstrap}: must be >= 0")
+  if (tied or isoflop_window is not None) and law != "chinchilla":
+    raise UserError(f"--tied and --isoflop_window apply to --law=chinchilla, not --law={law}")
+  kw = {"tied": tied, "isoflop_window": isoflop_window} if law == "chinchilla" else {}
   group_by = [g for g in group_by if g]
   if "source" not in group_by:
     table = tbl.average_sources(table)
   if not group_by:
     table, left = tbl.drop_diverged(table)
-    out = _one(table, law, bootstrap, seed, heldout)
+    out = _one(table, law, bootstrap, seed, heldout, **kw)
     if left:
       out["left_out"] = {"all": left}
     return out
@@ -105,7 +118,7 @@ def fit_all(table, law="chinchilla", group_by=(), bootstrap=0, seed=0, heldout=N
     try:
       if not tbl.n_rows(sub):
         raise UserError("no run left to fit")
-      out["groups"][key] = _one(sub, law, bootstrap, seed, heldout)
+      out["groups"][key] = _one(sub, law, bootstrap, seed, heldout, **kw)
     except UserError as e:
       if not left:
         raise UserError(f"group {key}: {e}") from None

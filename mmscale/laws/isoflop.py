@@ -24,15 +24,38 @@ def budget_ids(C, rel_tol=0.05):
   return ids
 
 
-def approach2(table, budget_column=None, window=5) -> dict:
+def approach2(table, budget_column=None, window=None) -> dict:
   """Per-budget parabola of loss vs log N -> {"budgets","n_opt","d_opt","parabolas","a","b",...}.
 
   Budgets come from `budget_column` (e.g. the sweep's `budget` tag) when given or present as "budget",
-  else from the FLOPs (or 6ND) grouped within 5 %. The parabola is fitted to the `window` sizes around
-  the lowest loss (None: all sizes): far from the optimum loss vs log N is not quadratic, and on Porian et
-  al.'s grids (sizes up to 100x off the optimum) a global parabola moves a by up to 0.4. A budget whose
-  lowest loss is at the smallest or largest size has no bracketed optimum and is skipped, as they do.
+  else from the FLOPs (or 6ND) grouped within 5 %. The parabola is fitted to all sizes of a budget by
+  default (Hoffmann et al.'s Approach 2); `window=k` fits only the k sizes around the lowest loss, which
+  is what reproduces Porian et al.'s grids (sizes up to 100x off the optimum, where loss vs log N is no
+  longer quadratic). A budget whose lowest loss is at its smallest or largest size has no bracketed
+  optimum and is skipped (as they do); the skip names the edge so the diagnostics can say what to add.
+  D_opt is read off the runs' own tokens (log D interpolated linearly in log N at N_opt), not
+  budget/(6 N_opt): the budget label and 6ND drift apart when FLOPs are counted another way.
   """
+  if window is not None and (not isinstance(window, (int, np.integer)) or window < 3):
+    raise UserError(f"--isoflop_window={window!r}: must be an integer >= 3 (sizes around the minimum), "
+                    "or unset for all sizes")
+  rows = budget_vertices(table, budget_column, window)
+  ok = [r for r in rows if "n_opt" in r]
+  skipped = [r for r in rows if "n_opt" not in r]
+  if len(ok) < 2:
+    raise UserError(f"approach 2 needs at least 2 budgets with a bracketed optimum; got {len(ok)}"
+                    + (f" (skipped: {skipped[0]['reason']})" if skipped else ""))
+  budgets = np.array([r["budget"] for r in ok])
+  n_opt, d_opt = np.array([r["n_opt"] for r in ok]), np.array([r["d_opt"] for r in ok])
+  fn, fd = derived.power_law(budgets, n_opt), derived.power_law(budgets, d_opt)
+  return {"budgets": budgets.tolist(), "n_opt": n_opt.tolist(), "d_opt": d_opt.tolist(),
+          "parabolas": [r["parabola"] for r in ok], "a": fn["exponent"], "log_k": fn["log_coef"],
+          "r2": fn["r2"], "b": fd["exponent"], "window": window,
+          "d_opt_from": ok[0]["d_opt_from"], "skipped": skipped}
+
+
+def budget_vertices(table, budget_column=None, window=None) -> list[dict]:
+  """One dict per budget: {"budget", "n_opt", "d_opt", "parabola"} or {"budget", "reason"[, "edge", "size"]}."""
   tbl.require(table, ("params", "loss"), "approach 2")
   N, L = table["params"], table["loss"]
   col = budget_column or ("budget" if "budget" in table and table["budget"].dtype.kind == "f" else None)
@@ -45,45 +68,43 @@ def approach2(table, budget_column=None, window=5) -> dict:
     tbl.require(table, ("tokens",), "approach 2")
     C = tbl.compute(table)
     ids = budget_ids(C)
-  budgets, n_opt, parabolas, skipped = [], [], [], []
+  has_tokens = "tokens" in table and table["tokens"].dtype.kind == "f" and np.all(table["tokens"] > 0)
+  out = []
   for k in np.unique(ids):
     m = ids == k
     c = float(np.exp(np.mean(np.log(C[m]))))
-    x, y = _best_per_size(np.log(N[m]), L[m])
+    lD = np.log(table["tokens"][m]) if has_tokens else np.log(c / (6.0 * N[m]))
+    x, y, xd = _best_per_size(np.log(N[m]), L[m], lD)
     if x.size < 3:
-      skipped.append({"budget": c, "reason": f"{x.size} model sizes (< 3)"})
+      out.append({"budget": c, "reason": f"{x.size} model sizes (< 3)"})
       continue
     i = int(np.argmin(y))
     if i in (0, x.size - 1):
-      skipped.append({"budget": c, "reason": "lowest loss at the edge of the sizes tried"})
+      edge = "smallest" if i == 0 else "largest"
+      out.append({"budget": c, "reason": f"lowest loss at the {edge} size tried", "edge": edge,
+                  "size": float(np.exp(x[i]))})
       continue
     if window is not None:
       lo = min(max(0, i - window // 2), max(0, x.size - window))
-      x, y = x[lo:lo + window], y[lo:lo + window]
+      x, y, xd = x[lo:lo + window], y[lo:lo + window], xd[lo:lo + window]
     p2, p1, p0 = np.polyfit(x, y, 2)
     if p2 <= 0:
-      skipped.append({"budget": c, "reason": "parabola opens downwards (no minimum)"})
+      out.append({"budget": c, "reason": "parabola opens downwards (no minimum)"})
       continue
-    budgets.append(c)
-    n_opt.append(float(np.exp(-p1 / (2 * p2))))
-    parabolas.append([float(p2), float(p1), float(p0)])
-  if len(budgets) < 2:
-    raise UserError(f"approach 2 needs at least 2 budgets with a bracketed optimum; got {len(budgets)}"
-                    + (f" (skipped: {skipped[0]['reason']})" if skipped else ""))
-  budgets, n_opt = np.array(budgets), np.array(n_opt)
-  d_opt = budgets / (6.0 * n_opt)
-  fn, fd = derived.power_law(budgets, n_opt), derived.power_law(budgets, d_opt)
-  return {"budgets": budgets.tolist(), "n_opt": n_opt.tolist(), "d_opt": d_opt.tolist(),
-          "parabolas": parabolas, "a": fn["exponent"], "log_k": fn["log_coef"], "r2": fn["r2"],
-          "b": fd["exponent"], "skipped": skipped}
+    ln_opt = -p1 / (2 * p2)
+    k_d, c_d = np.polyfit(x, xd, 1)  # along one budget, log D is (near) linear in log N
+    out.append({"budget": c, "n_opt": float(np.exp(ln_opt)), "d_opt": float(np.exp(k_d * ln_opt + c_d)),
+                "parabola": [float(p2), float(p1), float(p0)],
+                "d_opt_from": "runs' tokens" if has_tokens else "budget / (6 N)"})
+  return out
 
 
-def _best_per_size(x, y):
-  """Sorted by size, keeping the lowest loss where a size repeats (e.g. several learning rates)."""
+def _best_per_size(x, y, z):
+  """Sorted by size, keeping the lowest loss (and its z) where a size repeats (e.g. several learning rates)."""
   o = np.lexsort((y, x))
-  x, y = x[o], y[o]
+  x, y, z = x[o], y[o], z[o]
   first = np.r_[True, np.diff(x) > 0]
-  return x[first], y[first]
+  return x[first], y[first], z[first]
 
 
 def approach1(table, curve_column=None, n_grid=40) -> dict:
