@@ -62,12 +62,14 @@ class Progress:
     self.state = (step, loss, rate)
     rate_s = f"{rate:,.0f}" if rate is not None else "-"
     if self.tty:
-      if self.bar is None:
-        self.bar = tqdm(total=self.total, initial=self.start, file=self.stream, unit="step",
-                        dynamic_ncols=True, mininterval=1.0)
-      # The postfix first, so the redraw that update() triggers shows this step's values.
-      self.bar.set_postfix_str(f"loss={loss:.4f} tok/s={rate_s}", refresh=False)
-      self.bar.update(step - self.last_step)
+      postfix = f"loss={loss:.4f} tok/s={rate_s}"
+      if self.bar is None:  # Its first draw shows this step, not the start with no loss yet.
+        self.bar = tqdm(total=self.total, initial=step, postfix=postfix, file=self.stream,
+                        unit="step", dynamic_ncols=True, mininterval=1.0)
+      else:
+        # The postfix first, so the redraw that update() triggers shows this step's values.
+        self.bar.set_postfix_str(postfix, refresh=False)
+        self.bar.update(step - self.last_step)
     elif step == self.total or now - self.printed_time >= self.every_s:
       self._print_line(step, loss, rate_s, now)
     self.last_step = step
