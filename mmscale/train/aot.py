@@ -1,0 +1,53 @@
+"""A config's train step on abstract inputs: traced, lowered and compiled ahead of time with no
+parameter ever allocated.
+
+Shapes come from `nnx.eval_shape` of the model and `jax.eval_shape` of the optimizer; shardings
+from mmscale.parallel's rules on the given mesh (the optimizer state's from compiling its init,
+which is what the Trainer's `jax.jit(tx.init)` gives it). That lets a CPU machine size a paper-scale
+step with `compiled.memory_analysis()` (benchmarks/bench_paper_memory.py) and lower the step for
+GPU and TPU without one (tests/models/test_lower_platforms.py).
+"""
+
+import jax
+from flax import nnx
+
+from mmscale import parallel
+from mmscale.data import pipeline
+from mmscale.train.optimizer import make_optimizer
+from mmscale.train.step import make_steps
+
+
+def _sharded(tree, shardings):
+  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                      tree, shardings)
+
+
+def batch_spec(config, mesh, rows: int | None = None) -> dict:
+  """The train batch as sharded ShapeDtypeStructs: one eval batch's fields with `rows` rows
+  (default config.data.batch_size)."""
+  stream = pipeline.stream_names(config)[0]
+  host = pipeline.make_eval_batches(config, stream, num_batches=1)[0]
+  rows = int(config.data.batch_size) if rows is None else int(rows)
+  sharding = parallel.batch_sharding(mesh)
+  return {k: jax.ShapeDtypeStruct((rows,) + v.shape[1:], v.dtype, sharding=sharding)
+          for k, v in host.items()}
+
+
+def train_step(config, mesh, rows: int | None = None):
+  """(jitted train step, (params, opt_state, batch) as sharded ShapeDtypeStructs).
+
+  Call it outside any mesh context (nnx.eval_shape would turn the logical axis names into
+  shardings on that mesh and fail); lower the step under `jax.set_mesh(mesh)`: the MoE layer reads
+  the mesh there.
+  """
+  from mmscale import models  # pylint: disable=g-import-not-at-top  (heavy)
+  model = nnx.eval_shape(lambda: models.build_model(config, nnx.Rngs(config.seed)))
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  params = _sharded(params, parallel.model_shardings(params, mesh))
+  labels = models.param_groups(params) if config.model.fusion == "late" else None
+  tx = make_optimizer(config, labels)
+  with jax.set_mesh(mesh):
+    init = jax.jit(tx.init).lower(params).compile()
+  opt_state = _sharded(jax.eval_shape(tx.init, params), init.output_shardings)
+  step, _ = make_steps(graphdef, rest, tx, config)
+  return jax.jit(step, donate_argnums=(0, 1)), (params, opt_state, batch_spec(config, mesh, rows))
