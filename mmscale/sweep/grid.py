@@ -11,16 +11,21 @@ ConfigDict with these fields):
   lr_rule           optional callable(params) -> train.lr            (per-size learning-rate rule)
   axes              optional {axis: {value: overrides}} crossed with the grid
                     (a mixture axis, an architecture axis, ...); each becomes a run tag
-  flops             key of mmscale.flops.flops_per_token: "6N" (C = 6ND) or an exact variant
-  params_key        which parameter count the tokens-per-param constraint uses ("params")
+  flops             key of mmscale.flops.flops_per_token: "6N" (C = 6ND) or an exact variant;
+                    late fusion adds its encoders as the records do, C = 6(N_v*D_v + N*D)
+  params_key        which parameter count batch_rule and lr_rule receive ("params")
   min_steps         cells with fewer training steps are dropped with a note
-  tokens_per_param  (lo, hi): cells outside the range are dropped with a note
+  tokens_per_param  (lo, hi): cells outside the range are dropped with a note (tokens per
+                    active parameter: an MoE's idle experts do not see the tokens)
   cooldown          True: one constant-LR trunk per size + a cool-down branch per budget
   flops_per_second  throughput used for the estimated time in --dry-run
-  name              readable prefix of the run names
+  name              readable prefix of the run names (default: the config's run.name)
 
 Budgets are exact FLOPs; the tokens of a cell are C / flops_per_token rounded up to whole steps,
-so the realised C is reported next to the nominal budget.
+so the realised C is reported next to the nominal budget. A cell's flops_per_token is per batch
+position, counted as the records count FLOPs: early fusion 6N per position (packing leaves under
+1 % padding); late fusion 6N per non-pad position plus 6N_v per media position, the shares
+measured on the run's own first batches (mmscale/sweep/token_profile.py).
 """
 
 import dataclasses
@@ -137,10 +142,28 @@ def apply(config, overrides: dict):
   return c
 
 
-def expand(config, g, stats_fn: Callable) -> tuple[list[Cell], list[str]]:
+MEDIA_FLOPS = {"6N": "6N_v", "6N+attn": "6N_v+attn"}  # Late fusion: encoder FLOPs per media token.
+
+
+def position_flops(cfg, fpt: dict, key: str, profile_fn: Callable | None) -> float:
+  """Training FLOPs per batch position under convention `key`, as the records will count them."""
+  media_key = MEDIA_FLOPS.get(key)
+  if media_key not in fpt:  # Early fusion (or a convention without an encoder term).
+    return float(fpt[key])
+  if profile_fn is None:
+    from mmscale.sweep import token_profile
+    profile_fn = token_profile.measure
+  share = profile_fn(cfg)
+  return float(fpt[key]) * share["tokens"] + float(fpt[media_key]) * share["media"]
+
+
+def expand(config, g, stats_fn: Callable, profile_fn: Callable | None = None
+           ) -> tuple[list[Cell], list[str]]:
   """Enumerates the feasible cells and the notes on those dropped.
 
-  stats_fn(config) -> (param_counts dict, flops_per_token dict), normally from mmscale.flops.
+  stats_fn(config) -> (param_counts dict, flops_per_token dict), normally from mmscale.flops;
+  profile_fn(config) -> {"tokens": non-pad share, "media": media share} of the run's positions
+  (late fusion only; default mmscale.sweep.token_profile.measure).
   """
   if not g.sizes:
     raise UserError("grid.sizes is empty: a study needs at least one model size")
@@ -173,16 +196,17 @@ def expand(config, g, stats_fn: Callable) -> tuple[list[Cell], list[str]]:
       if g.flops not in fpt:
         raise UserError(f"grid.flops={g.flops!r}: must be one of {', '.join(map(repr, fpt))}")
       tps = int(cfg.data.batch_size) * int(cfg.data.seq_len)
+      per_position = position_flops(cfg, fpt, g.flops, profile_fn)
       where = "/".join([f"{k}={v}" for k, v in combo.items()] + [f"size={size}"])
       for b in bs:
-        steps = math.ceil(b / (fpt[g.flops] * tps))
-        cell = Cell(size, b, dict(combo), dict(over), dict(params), float(fpt[g.flops]), tps, steps)
+        steps = math.ceil(b / (per_position * tps))
+        cell = Cell(size, b, dict(combo), dict(over), dict(params), per_position, tps, steps)
         if steps < g.min_steps:
           notes.append(f"dropped {where} C={b:.3g}: {steps} steps < min_steps {g.min_steps}")
           continue
         if g.tokens_per_param:
           lo, hi = g.tokens_per_param
-          ratio = cell.tokens / n
+          ratio = cell.tokens / params.get("active_params", n)
           if not lo <= ratio <= hi:
             notes.append(f"dropped {where} C={b:.3g}: tokens/param {ratio:.3g} outside [{lo}, {hi}]")
             continue

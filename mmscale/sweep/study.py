@@ -64,6 +64,8 @@ def load_grid(path: str, arg: str, config):
   if "sweep" in config:
     config = _without(config, "sweep")
   g = grid_lib.make_grid(user, path)
+  if "name" not in user:  # Runs are named after the study's run.name, not a generic "study".
+    g.name = str(config.run.name)
   grid_check.check(g, f"--config={path}")
   return g, config
 

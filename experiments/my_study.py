@@ -1,0 +1,32 @@
+"""The README's "Define a study" example: dense vs MoE early fusion, 2 budgets x 3 sizes, on CPU.
+
+Command:   mmscale sweep --config=experiments/my_study.py --root=runs/my_study --workers=2
+Hardware:  2 CPU cores, no accelerator.
+Runtime:   about 3 minutes with 2 workers (6 constant-LR trunks + 12 cool-down branches).
+Expected:  18 runs done, every one of the 12 cells kept; per budget the loss falls with size.
+"""
+
+from mmscale.config import base_config
+
+
+def get_config(arg=""):
+  c = base_config()
+  c.run.name = "my_study"                             # runs are named my_study_<axes>_<size>_...
+  c.model.depth, c.model.heads, c.model.ffn_multiple = 2, 2, 16
+  c.data.seq_len, c.data.batch_size = 128, 8          # procedural data: nothing to download
+  c.train.warmup_steps, c.train.eval_points = 5, 2
+  return c
+
+
+def get_grid(arg=""):
+  return {
+      "budgets": (1.5e10, 3e10),                          # FLOPs (or budget_range=(lo, hi, num))
+      "sizes": {"w16": {"model.width": 16}, "w24": {"model.width": 24},
+                "w32": {"model.width": 32}},
+      "axes": {"ffn": {"dense": {}, "moe": {"model.ffn": "moe"}}},   # crossed with the grid
+      "lr_rule": lambda params: 3e-3 * (2e4 / params) ** 0.5,
+      "flops": "6N",                                      # C = 6ND, or an exact per-token count
+      "min_steps": 20, "tokens_per_param": (1, 1000),     # infeasible cells are dropped with a note
+      "cooldown": True,                                   # one constant-LR trunk per size + branches
+      "flops_per_second": 5e8,                            # for --dry-run's time estimate
+  }
