@@ -8,20 +8,22 @@ import signal
 import subprocess
 import sys
 
+from mmscale.sweep import claims
 from mmscale.sweep import worker as worker_lib
 
 
 def worker_command(root: str, manifest: str, train_fn: str, retry_failed: bool = False,
-                   poll_s: float = 2.0) -> list[str]:
+                   poll_s: float = 2.0, claim_timeout_s: float = claims.STALE_AFTER_S) -> list[str]:
   return [sys.executable, "-m", "mmscale.sweep.worker", f"--root={root}", f"--manifest={manifest}",
-          f"--train_fn={train_fn}", f"--retry_failed={int(retry_failed)}", f"--poll_s={poll_s}"]
+          f"--train_fn={train_fn}", f"--retry_failed={int(retry_failed)}", f"--poll_s={poll_s}",
+          f"--stale_after_s={claim_timeout_s}"]
 
 
 def launch(root: str, manifest: str, workers: int, train_fn: str, retry_failed: bool = False,
-           poll_s: float = 2.0, **unused) -> int:
-  """Runs the workers to completion; 0 all done, 1 some failed, 143 stopped by a signal."""
+           poll_s: float = 2.0, claim_timeout_s: float = claims.STALE_AFTER_S, **unused) -> int:
+  """Runs the workers to completion; 0 all done (or diverged), 1 some failed, 143 stopped."""
   del unused
-  cmd = worker_command(root, manifest, train_fn, retry_failed, poll_s)
+  cmd = worker_command(root, manifest, train_fn, retry_failed, poll_s, claim_timeout_s)
   procs = [subprocess.Popen(cmd, preexec_fn=worker_lib._die_with_parent) for _ in range(workers)]
 
   def forward(signum, frame):

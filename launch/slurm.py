@@ -43,9 +43,9 @@ class SweepTask:
   """The callable submitit runs in each array task (pickled by submitit, holds only plain data)."""
 
   def __init__(self, root: str, manifest: str, train_fn: str, retry_failed: bool = False,
-               poll_s: float = 10.0):
+               poll_s: float = 10.0, claim_timeout_s: float = 120.0):
     self.root, self.manifest, self.train_fn = root, manifest, train_fn
-    self.retry_failed, self.poll_s = retry_failed, poll_s
+    self.retry_failed, self.poll_s, self.claim_timeout_s = retry_failed, poll_s, claim_timeout_s
     self._worker = None
 
   def __getstate__(self):
@@ -67,12 +67,14 @@ class SweepTask:
       gang_id = f"slurm-{job}-{e.get('SLURM_RESTART_COUNT', '0')}"
       if int(e.get("SLURM_PROCID", "0")) == 0:
         self._worker = gang.Leader(self.root, run_ids, gang_id, name=name,
-                                   retry_failed=self.retry_failed, **kw)
+                                   retry_failed=self.retry_failed,
+                                   stale_after_s=self.claim_timeout_s, **kw)
       else:
         self._worker = gang.Follower(self.root, gang_id, **kw)
     else:
       self._worker = worker_lib.Worker(self.root, run_ids, name=name,
-                                       retry_failed=self.retry_failed, **kw)
+                                       retry_failed=self.retry_failed,
+                                       stale_after_s=self.claim_timeout_s, **kw)
     # SIGTERM reaches the run directly from SLURM; the worker only has to stop starting new ones.
     signal.signal(signal.SIGTERM, lambda s, f: self._worker._stop.set())
     return self._worker.run()
@@ -96,7 +98,8 @@ class SweepTask:
         w._claim.release()
     logging.info("sweep task checkpointed; requeueing")
     return submitit.helpers.DelayedSubmission(SweepTask(self.root, self.manifest, self.train_fn,
-                                                        self.retry_failed, self.poll_s), *args,
+                                                        self.retry_failed, self.poll_s,
+                                                        self.claim_timeout_s), *args,
                                               **kwargs)
 
 
@@ -145,11 +148,12 @@ def make_executor(root: str, workers: int, partition: str = "", timeout_min: int
 
 def launch(root: str, manifest: str, workers: int, train_fn: str, retry_failed: bool = False,
            poll_s: float = 10.0, wait: bool = False, partition: str = "", timeout_min: int = 60,
-           slurm_args: dict | None = None, **unused) -> int:
+           slurm_args: dict | None = None, claim_timeout_s: float = 120.0, **unused) -> int:
   """Submits the array; with wait=True returns 0 when all tasks finished with every run done."""
   del unused
   executor = make_executor(root, workers, partition, timeout_min, slurm_args)
-  task = SweepTask(os.path.abspath(root), os.path.abspath(manifest), train_fn, retry_failed, poll_s)
+  task = SweepTask(os.path.abspath(root), os.path.abspath(manifest), train_fn, retry_failed, poll_s,
+                   claim_timeout_s)
   try:
     jobs = executor.map_array(task, list(range(workers)))
   except Exception as e:  # submitit raises plain exceptions when sbatch is missing or refuses.
@@ -161,7 +165,7 @@ def launch(root: str, manifest: str, workers: int, train_fn: str, retry_failed: 
     return 0
   wait_for(array_id, poll_s)
   run_ids = worker_lib.read_manifest(manifest)["run_ids"]
-  return 0 if all(registry.status(root, r) == "done" for r in run_ids) else 1
+  return 0 if all(registry.status(root, r) in registry.FINISHED for r in run_ids) else 1
 
 
 def wait_for(array_id: str, poll_s: float = 10.0) -> None:

@@ -21,9 +21,11 @@ WORKER_ID = ("$(curl -s -H Metadata-Flavor:Google http://metadata.google.interna
 
 
 def worker_shell(root: str, manifest: str, train_fn: str, repo_dir: str, gang: str,
-                 python: str = "python3", poll_s: float = 10.0, retry_failed: bool = False) -> str:
+                 python: str = "python3", poll_s: float = 10.0, retry_failed: bool = False,
+                 claim_timeout_s: float = 120.0) -> str:
   args = [f"--root={root}", f"--manifest={manifest}", f"--train_fn={train_fn}",
-          f"--poll_s={poll_s}", f"--retry_failed={int(retry_failed)}", f"--gang={gang}"]
+          f"--poll_s={poll_s}", f"--retry_failed={int(retry_failed)}", f"--gang={gang}",
+          f"--stale_after_s={claim_timeout_s}"]
   return (f"cd {shlex.quote(repo_dir)} && {python} -m mmscale.sweep.worker "
           + " ".join(shlex.quote(a) for a in args) + f" --gang_rank={WORKER_ID}")
 
@@ -39,14 +41,15 @@ def commands(tpu: str, zone: str, project: str, shell: str) -> list[list[str]]:
 
 def launch(root: str, manifest: str, workers: int, train_fn: str, retry_failed: bool = False,
            poll_s: float = 10.0, tpu: str = "", zone: str = "", project: str = "",
-           repo_dir: str = "", dry_run: bool = False, **unused) -> int:
+           repo_dir: str = "", dry_run: bool = False, claim_timeout_s: float = 120.0,
+           **unused) -> int:
   """Runs the pod's workers (the ssh session lasts as long as the sweep); `workers` is unused:
   a pod is one gang."""
   del workers, unused
   import os
   gang = f"tpu-{tpu}-{int(time.time())}"
   shell = worker_shell(root, manifest, train_fn, repo_dir or os.getcwd(), gang,
-                       poll_s=poll_s, retry_failed=retry_failed)
+                       poll_s=poll_s, retry_failed=retry_failed, claim_timeout_s=claim_timeout_s)
   cmds = commands(tpu, zone, project, shell)
   if dry_run:
     for c in cmds:

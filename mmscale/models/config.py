@@ -173,6 +173,11 @@ def validate(config) -> None:
   _check_tower("model", m)
   _int("model.ffn_multiple", m.ffn_multiple)
   _int("model.vocab_size", m.vocab_size, minimum=0)
+  if m.vocab_size and m.vocab_size < (n := data_vocab_size(config)):
+    # Token ids past the embedding table would make every loss NaN from the first step.
+    raise ConfigError("model.vocab_size", m.vocab_size,
+                      f"must be 0 (the tokenizer's) or at least the tokenizer's vocabulary of {n} "
+                      f"(data.tokenizer={config.data.tokenizer!r})")
   _pos_float("model.rope_theta", m.rope_theta)
   if not isinstance(m.qk_norm, bool):
     raise ConfigError("model.qk_norm", m.qk_norm, "must be True or False")

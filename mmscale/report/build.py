@@ -12,6 +12,7 @@ import numpy as np
 from etils import epath
 
 from mmscale.errors import UserError
+from mmscale.laws import table as laws_table
 from mmscale.report import (coefficients, compare, curves, experts, frontier, isoflop, laws_api,
                             optimal, page, panels, parametric, style)
 from mmscale.report import table as tbl
@@ -94,10 +95,16 @@ def build_report(table, out_dir, *, fit=None, routing=None, source="mean", metri
     if metric not in table:
       raise UserError(f"--metric={metric}: no such column (has {', '.join(sorted(table))})")
     table = {**table, "loss": table[metric]}
+  table, left_out = laws_table.drop_diverged(table)  # As `mmscale fit` does: named, never silent.
   ok = np.isfinite(table["loss"]) & (table["params"] > 0) & (table["tokens"] > 0)
+  runs = table["run_id"].astype(str)
+  for run in sorted(set(runs[~ok]) - set(runs[ok])):
+    left_out[run] = "no row with a finite loss and positive params and tokens"
   table = tbl.take(table, ok)
   if not ok.any():
     raise UserError("the records table has no row with a finite loss and positive params, tokens")
+  if left_out:
+    progress(laws_table.left_out_note("report", left_out))
   points = tbl.final_points(table, source)
   if group_by is None:
     group_by = (fit or {}).get("group_by") or tbl.comparison_columns(points)
@@ -133,6 +140,8 @@ def build_report(table, out_dir, *, fit=None, routing=None, source="mean", metri
   n_studies = f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'}"
   meta = [f"{tbl.n_rows(points)} finished runs · {n_studies} · source: {source} · metric: {metric}"
           + (f" · held out: {heldout}" if heldout else ""), ctx.convention]
+  if left_out:
+    meta.append(laws_table.left_out_note("not drawn or fitted", left_out))
   if fit is not None:
     meta.append(f"fits read from --fit and drawn as given; the points are the {metric} of source "
                 f"'{source}' (a fit made on other rows, e.g. every source at once, sits apart)")

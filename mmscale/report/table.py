@@ -18,7 +18,7 @@ MODALITIES = ("text", "image", "audio")
 # Tag columns that are study axes but not comparisons between model families.
 _NOT_GROUPS = {"size", "budget", "trunk", "seed", "name", "run_id", "source", "flops_formula",
                "params_convention", "routing", "final", "step", "lr", "heldout", "kind",
-               "wall_time", "status"}
+               "wall_time", "status", "status_reason"}
 COMPARISON_COLUMNS = ("fusion", "ffn", "mixture", "routing_mode", "moe_routing", "experts")
 
 

@@ -6,7 +6,10 @@ at checkpoint_every / save_steps / the end / on SIGTERM (written to a temporary 
 renamed, as Orbax does), resume from the latest checkpoint, branches from init_from at init_step,
 records via mmscale.train.records, summary.json with status. Every start is appended to
 <root>/starts.log and every resume (run id, step) to <root>/resumes.log, for the tests to count.
-Env: FAKE_STEP_S (seconds per step), FAKE_FAIL (run name substring that raises).
+Env: FAKE_STEP_S (seconds per step), FAKE_FAIL (run name substring that raises), FAKE_DIVERGE (run
+name substring whose loss turns NaN at its last step but one: summary "diverged", as the trainer),
+FAKE_IMPORT_S (seconds this module takes to import, like JAX's), FAKE_SELF_TERM (run name substring
+that dies of SIGTERM with the default action, as a run signalled before its handler exists).
 """
 
 import hashlib
@@ -16,7 +19,10 @@ import os
 import signal
 import time
 
+from mmscale.train import preemption
 from mmscale.train import records as rec
+
+time.sleep(float(os.environ.get("FAKE_IMPORT_S", "0")))
 
 
 def _lr(t, step):
@@ -65,6 +71,14 @@ def train(config, workdir):
     f.write(run_id + "\n")
   if os.environ.get("FAKE_FAIL") and os.environ["FAKE_FAIL"] in run_id:
     raise RuntimeError("injected failure")
+  if os.environ.get("FAKE_SELF_TERM") and os.environ["FAKE_SELF_TERM"] in run_id:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(60)
+  if preemption.requested():  # Signalled while importing: nothing done, nothing to save.
+    summary = {"run_id": run_id, "status": "preempted", "step": 0, "steps": t.steps}
+    rec.write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+    return summary
   stop = {"flag": False}
   signal.signal(signal.SIGTERM, lambda s, f: stop.update(flag=True))
   ckdir = os.path.join(workdir, "checkpoints")
@@ -83,23 +97,33 @@ def train(config, workdir):
   rec.keep_records_until(path, step)
   delay = float(os.environ.get("FAKE_STEP_S", "0"))
   tps = int(config.data.batch_size) * int(config.data.seq_len)
+  n = 1000 * int(config.model.width) // 16  # Parameters grow with width, and the loss falls with
+  size_term = 20.0 / n ** 0.5  # them, so that a scaling law can be fitted to the fake records.
   evals = {round(t.steps * (i + 1) / t.eval_points) for i in range(t.eval_points)}
   saves = set(t.save_steps) | {t.steps}
   status = "running"
+  diverge = os.environ.get("FAKE_DIVERGE") and os.environ["FAKE_DIVERGE"] in run_id
   while step < t.steps:
     w = w - _lr(t, step) * 0.05 * (w - 1.0) + 1e-3 * _noise(config.seed, step)
     step += 1
+    if diverge and step == t.steps - 1:
+      rec.append_record(path, {"kind": "train", "run_id": run_id, "step": step, "loss": math.nan})
+      summary = {"run_id": run_id, "status": "diverged", "step": step, "steps": t.steps,
+                 "diverged_step": step, "reason": f"training loss is nan at step {step}"}
+      rec.write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+      return summary
     time.sleep(delay)
     rec.append_record(path, {"kind": "train", "run_id": run_id, "step": step, "loss": w})
     if step in evals:
       rec.append_record(path, {
           "kind": "eval", "run_id": run_id, "step": step, "tokens": step * tps,
           "tokens_by_modality": {"text": step * tps // 2, "image": step * tps // 2, "audio": 0},
-          "flops": 6.0 * 1000 * step * tps, "flops_formula": "6N", "params": 1000,
-          "active_params": 1000, "vision_params": 0, "embedding_params": 100,
-          "non_embedding_params": 900, "wall_time": 0.0, "lr": _lr(t, step - 1),
-          "val": {"text": {"loss": w, "bpb": w / math.log(2)},
-                  "caption": {"loss": w + 0.5, "bpb": (w + 0.5) / math.log(2),
+          "flops": 6.0 * n * step * tps, "flops_formula": "6N", "params": n,
+          "active_params": n, "vision_params": 0, "embedding_params": 100,
+          "non_embedding_params": n - 100, "wall_time": 0.0, "lr": _lr(t, step - 1),
+          "val": {"text": {"loss": w + size_term, "bpb": (w + size_term) / math.log(2)},
+                  "caption": {"loss": w + size_term + 0.5,
+                              "bpb": (w + size_term + 0.5) / math.log(2),
                               "loss_image": 2 * w}}})
     every = int(t.checkpoint_every)
     if step in saves or (every and step % every == 0) or stop["flag"]:
