@@ -83,4 +83,7 @@ def run(argv: list[str]) -> int:
 def main() -> None:
   if not flagparse.wants_help(sys.argv[2:]):  # Help needs no fast allocator, only a fast start.
     allocator.reexec()  # Before anything else starts: tcmalloc halves XLA:CPU's step (see allocator).
+  if sys.argv[1:2] == ["train"]:  # From here on a scheduler's SIGTERM means "requeue", not "die".
+    from mmscale.train import preemption
+    preemption.install()  # After the re-exec, which would reset it (and lose a caught signal).
   sys.exit(run(sys.argv))
