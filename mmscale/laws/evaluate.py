@@ -73,11 +73,15 @@ def split_sizes(N, heldout):
 def heldout(N, D, L, how="largest", C=None, **fit_kw) -> dict:
   """Fits Approach 3 on the rows kept in and reports errors on the held-out rows (by size or budget)."""
   N, D, L = (np.asarray(v, np.float64) for v in (N, D, L))
-  test = split(N, 6.0 * N * D if C is None else C, how)
+  C = 6.0 * N * D if C is None else np.asarray(C, np.float64)
+  test = split(N, C, how)
   fit = chinchilla.fit(N[~test], D[~test], L[~test], **fit_kw)
   pred = chinchilla.predict(fit, N[test], D[test])
   out = metrics(pred, L[test])
   out.update({"how": str(how or "largest"), "n_train": int((~test).sum()), "n_test": int(test.sum()),
+              "axis": "budget" if "budget" in str(how) else "size",
+              # Budgets are grouped in sorted order, so every held-out row has more compute than this.
+              "max_train_budget": float(C[~test].max()),
               "max_train_params": float(N[~test].max()), "fit": {k: fit[k] for k in ("E", "A", "B", "alpha", "beta")},
               "fit_problems": diagnostics.law_problems(fit, float(L[~test].min()))})
   return out

@@ -78,8 +78,13 @@ def draw(ctx):
     boot = ((study.fit or {}).get("bootstrap") or {}).get("n")
     meta = f"{n} points" if n else ""
     meta += f", {boot} bootstrap resamples" if boot else ", no bootstrap"
+    failed = law.failed_checks(study.fit)
+    if (study.fit or {}).get("diagnostics") is not None:
+      status = ("<b style='color:#c00'>UNRELIABLE: " + html.escape(", ".join(c["name"] for c in failed)) + "</b>"
+                if failed else "all checks passed")
+      rows.append(f"<tr><td>diagnostics</td><td>{status}</td>" + "<td></td>" * len(refs) + "</tr>")
     parts.append(f"<h3>{html.escape(study.label)} <small>({html.escape(meta)})</small></h3>"
-                 f"<table class=coef><tr>{head}</tr>{''.join(rows)}</table>")
+                 + law.warning_html([study]) + f"<table class=coef><tr>{head}</tr>{''.join(rows)}</table>")
   note = (f"Published values from {published.SOURCE}; a column appears where the study matches "
           "(fusion / ffn / mixture). Intervals in brackets are 95 %; ± marks a bootstrap std.")
   return [style.Section("coefficients", "Fitted coefficients", note, html="\n".join(parts))]

@@ -71,3 +71,36 @@ def parabola_curve(p, n):
     return None
   logn = np.log(n) if x in ("ln", "log", "loge", "natural") else np.log10(n)
   return np.polyval(coef, logn)
+
+
+def failed_checks(fit) -> list:
+  """The fit's failed diagnostics (mmscale.laws.diagnostics), as dicts with name, detail, fix."""
+  diag = (fit or {}).get("diagnostics") or {}
+  return [c for c in diag.get("checks", []) if c.get("level", "ok" if c.get("ok") else "fail") == "fail"]
+
+
+def unreliable_title(study) -> str:
+  """A figure title that says, in the plot itself, when the law drawn there failed its checks."""
+  failed = failed_checks(study.fit)
+  return study.label + (f"\nUNRELIABLE FIT ({', '.join(c['name'] for c in failed)})" if failed else "")
+
+
+def set_title(ax, study):
+  """The panel's title: the study's label, in red with the failed checks when its law is unreliable."""
+  ax.set_title(unreliable_title(study), **({"color": "#c00"} if failed_checks(study.fit) else {}))
+
+
+def warning_html(studies) -> str:
+  """A red box per study whose law failed a check: the reason and what data would fix it."""
+  import html
+  parts = []
+  for study in studies:
+    failed = failed_checks(study.fit)
+    if not failed:
+      continue
+    items = "".join(f"<li><b>{html.escape(c['name'])}</b>: {html.escape(c['detail'])}. "
+                    f"Fix: {html.escape(c['fix'])}</li>" for c in failed)
+    parts.append(f"<div class=unreliable style='border:2px solid #c00;background:#fee;padding:4px 10px;"
+                 f"margin:6px 0'><b style='color:#c00'>UNRELIABLE FIT: {html.escape(study.label)}</b> "
+                 f"(do not read its coefficients as a result)<ul>{items}</ul></div>")
+  return "".join(parts)

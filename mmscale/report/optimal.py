@@ -80,11 +80,11 @@ def draw(ctx):
       ax.set_yscale("log")
       ax.set_xlabel(style.FLOPS_LABEL)
       ax.set_ylabel(ylabel)
-      ax.set_title(study.label)
+      law.set_title(ax, study)
       ax.legend(loc="upper left")
   style.stamp(fig, ctx.convention + "   closed form assumes C = 6ND")
   return [style.Section(
       "optimal", "Compute-optimal N and D",
       "Where each budget's loss is lowest. Points: IsoFLOP parabola minima; lines: the closed-form "
       "optimum of the parametric law (Hoffmann et al. eq. 4) with its bootstrap band.",
-      images=[style.save(fig, ctx.out_dir, "optimal")], notes=notes)]
+      images=[style.save(fig, ctx.out_dir, "optimal")], notes=notes, html=law.warning_html(studies))]

@@ -35,7 +35,8 @@ def draw_contours(ctx):
     n_opt, d_opt = law.optimum(study.fit, c_path)
     ax.plot(n_opt, d_opt, "-", color="tab:red", lw=1.5, label="compute-optimal path")
     ax.set(xscale="log", yscale="log", xlim=(n_lo, n_hi), ylim=(d_lo, d_hi),
-           xlabel=style.PARAMS_LABEL, ylabel=style.TOKENS_LABEL, title=study.label)
+           xlabel=style.PARAMS_LABEL, ylabel=style.TOKENS_LABEL)
+    law.set_title(ax, study)
     ax.legend(loc="upper right")
     fig.colorbar(cs, ax=ax, label=ctx.metric_label)
   style.stamp(fig, ctx.convention + "   dotted white: C = 6ND iso-compute lines")
@@ -43,7 +44,7 @@ def draw_contours(ctx):
       "contours", "Parametric fit over (N, D)",
       "Contours of L(N, D) = E + A/N^α + B/D^β; circles are the runs filled with their observed "
       "loss on the same colour scale, so a misfit shows as a circle that stands out.",
-      images=[style.save(fig, ctx.out_dir, "contours")])]
+      images=[style.save(fig, ctx.out_dir, "contours")], html=law.warning_html(studies))]
 
 
 def heldout_split(study):
@@ -51,6 +52,9 @@ def heldout_split(study):
   fitted on N <= max_train_params only, so the larger runs are true extrapolations."""
   held = (study.fit or {}).get("heldout") or {}
   p = study.points
+  if law.has_law(held.get("fit")) and held.get("axis") == "budget" and "max_train_budget" in held:
+    mask = tbl.flops(p) > held["max_train_budget"]
+    return held["fit"], mask, f"law fitted on budgets C ≤ {held['max_train_budget']:.3g}"
   if law.has_law(held.get("fit")) and "max_train_params" in held:
     mask = p["params"] > held["max_train_params"]
     return held["fit"], mask, f"law fitted on N ≤ {held['max_train_params']:.3g}"
@@ -96,4 +100,4 @@ def draw_predicted(ctx):
       "predicted", "Predicted against observed",
       "Each run's final loss against the parametric law's prediction; crosses are runs held out of "
       "the fit (extrapolation to larger models; fit with --heldout=largest to make some).",
-      images=[style.save(fig, ctx.out_dir, "predicted")], notes=notes)]
+      images=[style.save(fig, ctx.out_dir, "predicted")], notes=notes, html=law.warning_html(studies))]
