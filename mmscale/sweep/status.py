@@ -71,7 +71,9 @@ def run_status(root: str, run_id: str) -> dict:
   live = _live(_tail(os.path.join(d, registry.RECORDS)))
   # This run's own share of the work: a branch starts at its trunk's step.
   start = int(spec.depends_step) if spec.kind == "branch" else 0
-  step = int(summary.get("step", 0)) if status in registry.FINISHED else max(live["step"], start)
+  step = int(summary.get("step", 0)) if status in registry.FINISHED else live["step"]
+  if status == "running":  # A branch that has not logged yet is at its trunk's step.
+    step = max(step, start)
   held = claims.holder(d) if status == "running" else None
   own = min(1.0, max(0.0, (step - start) / (spec.steps - start))) if spec.steps > start else 1.0
   if status == "done":

@@ -44,6 +44,7 @@ class Progress:
     self.started = self.last_time
     self.printed_step, self.printed_time = None, 0.0
     self.state = None  # (step, loss, tokens/s) of the last update.
+    self.first = None  # (step, time) of the first update.
 
   def _write(self, line: str) -> None:
     if self.bar is not None:
@@ -59,6 +60,7 @@ class Progress:
     if self.last_tokens is not None and now > self.last_time:
       rate = (tokens - self.last_tokens) / (now - self.last_time)
     self.last_tokens, self.last_time = tokens, now
+    self.first = self.first or (step, now)
     self.state = (step, loss, rate)
     rate_s = f"{rate:,.0f}" if rate is not None else "-"
     if self.tty:
@@ -75,8 +77,10 @@ class Progress:
     self.last_step = step
 
   def _print_line(self, step, loss, rate_s, now) -> None:
-    done = step - self.start
-    eta = (now - self.started) / done * (self.total - step) if done > 0 else float("nan")
+    # The rate since the first logged step: the time before it is compilation, not training.
+    first_step, first_time = self.first
+    done = step - first_step
+    eta = (now - first_time) / done * (self.total - step) if done > 0 else float("nan")
     self._write(f"step {step}/{self.total}  loss {loss:.4f}  {rate_s} tok/s  "
                 f"elapsed {_duration(now - self.started)}  ETA {_duration(eta)}")
     self.printed_step, self.printed_time = step, now

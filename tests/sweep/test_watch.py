@@ -90,15 +90,25 @@ def test_watcher_eta_from_the_compute_done_since_it_started(root):
   assert first[0].startswith("sweep 0m00s: 1 done · 1 running · 4 pending · 1 failed · 1 diverged")
   assert first[1:] == [f"  {running.run_id}  step 10/18  loss 2.2500  500 tok/s  ETA 0m02s"]
   assert len(first) == 2
-  # 60 s later the trunk is at step 16: the observed rate is 6 of its 18 steps' FLOPs per 60 s.
+  # 60 s later the trunk is at step 16: the ETA uses its current rate (no run finished yet).
   path = os.path.join(registry.run_dir(root, running.run_id), "records.jsonl")
   rec.append_record(path, _train(16, 1650, 5.0, 2.0))
-  text = w.snapshot(now=w._start + 60)
-  rate = running.own_flops * 6 / running.steps / 60
-  rows = [status_lib.run_status(root, r) for r in specs]
-  left = status_lib.totals(rows)["remaining_flops"]
-  assert text.startswith(f"sweep 1m00s: 1 done · 1 running · 4 pending · 1 failed · 1 diverged · "
-                         f"400 tok/s · ETA {status_lib.duration(left / rate)}")
+  rows = lambda: [status_lib.run_status(root, r) for r in specs]
+  now = status_lib.run_status(root, running.run_id)
+  left = status_lib.totals(rows())["remaining_flops"]
+  assert now["flops_per_s"] == pytest.approx(4.0 * running.own_flops / running.steps)
+  assert w.snapshot(now=w._start + 60).startswith(
+      f"sweep 1m00s: 1 done · 1 running · 4 pending · 1 failed · 1 diverged · 400 tok/s · "
+      f"ETA {status_lib.duration(left / now['flops_per_s'])}")
+  # At 120 s it is done: the rate is now the compute done since the start (8 of its 18 steps'
+  # FLOPs in 120 s, start-up included), over what the pending branches still have to do.
+  rec.write_json_atomic(os.path.join(registry.run_dir(root, running.run_id), "summary.json"),
+                        {"status": "done", "step": running.steps})
+  rate = running.own_flops * 8 / running.steps / 120
+  left = status_lib.totals(rows())["remaining_flops"]
+  assert w.snapshot(now=w._start + 120) == (
+      f"sweep 2m00s: 2 done · 0 running · 4 pending · 1 failed · 1 diverged · - tok/s · "
+      f"ETA {status_lib.duration(left / rate)}")
 
 
 def test_sweep_prints_its_progress_as_it_goes(tmp_path):
@@ -124,3 +134,52 @@ def test_sweep_prints_its_progress_as_it_goes(tmp_path):
   assert "total: 2 done · 0 running · 0 pending · 0 failed · 0 diverged · - tok/s · ETA 0m00s" in status.stdout
   rows = json.loads(run([PY, "-m", "mmscale", "status", f"--root={root}", "--json"]).stdout)
   assert all(row["loss"] is not None and row["own_progress"] == 1.0 for row in rows)
+
+
+@pytest.mark.slow
+def test_the_readme_tensorboard_command_shows_every_run_of_a_root(tmp_path):
+  """`tensorboard --logdir ROOT` (README, "Watch a sweep"): one TensorBoard run per run id."""
+  import re
+  import signal
+  import subprocess
+  import sys
+  import time
+  import urllib.request
+
+  from mmscale import config as config_lib
+  from mmscale.train.metrics import MetricWriter
+
+  losses = {"study_a-0123456789": [3.0, 2.5], "study_b-9876543210": [4.0, 3.25]}
+  for run_id, values in losses.items():
+    w = MetricWriter(config_lib.base_config(), str(tmp_path / run_id), run_id, 0)
+    for i, v in enumerate(values):
+      w.write(_train(10 * (i + 1), 100 * (i + 1), float(i + 1), v))
+    w.close()
+  cmd = [os.path.join(os.path.dirname(sys.executable), "tensorboard"), f"--logdir={tmp_path}",
+         "--port=0"]
+  p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  try:
+    port = None
+    for line in p.stdout:  # "TensorBoard 2.21.0 at http://localhost:PORT/ (Press CTRL+C to quit)"
+      m = re.search(r"http://[^:]+:(\d+)/", line)
+      if m:
+        port = int(m.group(1))
+        break
+    assert port, "tensorboard did not start"
+    get = lambda path: json.load(urllib.request.urlopen(f"http://localhost:{port}{path}", timeout=10))
+    deadline = time.time() + 60
+    while sorted(get("/data/runs")) != sorted(losses) and time.time() < deadline:
+      time.sleep(0.5)
+    assert sorted(get("/data/runs")) == sorted(losses)
+    for run_id, values in losses.items():
+      points = get(f"/data/plugin/scalars/scalars?run={run_id}&tag=train/loss")
+      while len(points) < 2 and time.time() < deadline:
+        time.sleep(0.5)
+        points = get(f"/data/plugin/scalars/scalars?run={run_id}&tag=train/loss")
+      assert [(step, value) for _, step, value in points] == [(10, values[0]), (20, values[1])]
+  finally:
+    p.send_signal(signal.SIGINT)
+    try:
+      p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+      p.kill()
