@@ -20,6 +20,16 @@ from mmscale.data import fields as fields_lib
 from mmscale.errors import ConfigError, UserError
 
 PROCEDURAL_CONTENT_SEED = 0
+# Memory cap of one stream's example cache, besides data.cache_examples: a 224-px example holds
+# ~0.6 MB of float32 patches, so 20,000 of them would not fit in a host's memory.
+CACHE_BYTES = 1 << 30
+
+
+def _nbytes(ex) -> int:
+  if isinstance(ex, dict):  # An encoded example.
+    return sum(v.nbytes for v in ex.values())
+  # Decoded parts (kept when augmenting): text, image array, (wave, rate).
+  return sum(len(v) if k == "text" else v[0].nbytes if k == "audio" else v.nbytes for k, v in ex)
 
 
 class ArrayRecordDocs:
@@ -131,6 +141,7 @@ class TokenizedSource:
     # Procedural documents are cheaper to regenerate than to keep; real ones are cached.
     self.cache_size = 0 if isinstance(docs, procedural.ProceduralSource) else int(data_cfg.cache_examples)
     self._cache = {}
+    self._cache_bytes = 0
     self._lock = threading.Lock()
     # What encode reads of config.data, as plain attributes (a ConfigDict lookup costs ~1 us).
     self._geometry = types.SimpleNamespace(
@@ -146,7 +157,7 @@ class TokenizedSource:
 
   def __getitem__(self, index):
     index = int(index)
-    ex = self._cache.get(index)
+    ex = self._cache.get(index)  # (example, its bytes)
     if ex is None:
       try:
         parts = self.docs[index]
@@ -162,11 +173,16 @@ class TokenizedSource:
         return None
       ex = parts if self.augment else examples.encode(parts, self.tok, self._geometry)
       if self.cache_size:
+        size = _nbytes(ex)
         with self._lock:
-          if len(self._cache) >= self.cache_size:
-            self._cache.pop(next(iter(self._cache)))  # FIFO: the oldest entry.
-          self._cache[index] = ex
-    return self.stream_id, ex
+          while self._cache and (len(self._cache) >= self.cache_size
+                                 or self._cache_bytes + size > CACHE_BYTES):
+            self._cache_bytes -= self._cache.pop(next(iter(self._cache)))[1]  # FIFO: the oldest.
+          if size <= CACHE_BYTES and index not in self._cache:
+            self._cache[index] = (ex, size)
+            self._cache_bytes += size
+      return self.stream_id, ex
+    return self.stream_id, ex[0]
 
   def at_position(self, position, item):
     """Grain map_with_index: (stream_id, parts) at `position` -> (stream_id, example)."""

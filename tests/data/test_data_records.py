@@ -75,3 +75,17 @@ def test_tokenized_source_caches_corpus_examples_not_procedural():
   proc = sources.TokenizedSource(procedural.ProceduralSource("text", "train", 10, 0, 16),
                                  tokenizers.ByteTokenizer(), d, 0, "p")
   assert proc.cache_size == 0
+
+
+def test_example_cache_is_capped_in_bytes(monkeypatch):
+  from mmscale.data import sources, tokenizers
+  d = make_config().data
+  docs = [[("text", "x" * 50)] for _ in range(10)]
+  src = sources.TokenizedSource(docs, tokenizers.ByteTokenizer(), d, 0, "docs")
+  one = sources._nbytes(src[0][1])  # pylint: disable=protected-access
+  monkeypatch.setattr(sources, "CACHE_BYTES", 3 * one)
+  src = sources.TokenizedSource(docs, tokenizers.ByteTokenizer(), d, 0, "docs")
+  for i in range(10):
+    src[i]
+  assert sorted(src._cache) == [7, 8, 9]  # pylint: disable=protected-access
+  assert src._cache_bytes == 3 * one  # pylint: disable=protected-access
