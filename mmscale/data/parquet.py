@@ -53,6 +53,7 @@ class ParquetDocs:
     self._n = n
     self._cache = collections.OrderedDict()
     self._lock = threading.Lock()
+    self._read_lock = threading.Lock()
 
   def __len__(self):
     return self._n
@@ -64,7 +65,8 @@ class ParquetDocs:
         self._cache.move_to_end(k)
         return cols
     f, g = self._groups[k]
-    table = self._files[f].read_row_group(g, columns=self.columns)
+    with self._read_lock:  # One ParquetFile is not safe to read from several threads at once.
+      table = self._files[f].read_row_group(g, columns=self.columns)
     cols = {c: table.column(c).to_pylist() for c in self.columns}
     with self._lock:
       self._cache[k] = cols

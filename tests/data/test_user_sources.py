@@ -146,3 +146,17 @@ def test_uni_modal_image_stream(user_data):
   text = valid & (b["modality"] == 0)
   assert (b["tokens"][text] < tokenizers.N_SPECIAL).all()  # Only BOS, BOI, EOI, EOS.
   assert (b["raw_bytes"][text] == 0).all()
+
+
+def test_read_threads_give_the_same_batches(user_data):
+  """Grain's read threads call the sources concurrently (pread, locked row-group reads)."""
+  root, _, _ = user_data
+  c = config_for(root, **ALL)
+  c.data.cache_examples = 0
+  want = [next(it) for it in [pipeline.make_train_iterator(c)] for _ in range(3)]
+  c.data.num_threads = 3
+  it = pipeline.make_train_iterator(c)
+  for x in want:
+    y = next(it)
+    for k in x:
+      np.testing.assert_array_equal(x[k], y[k], err_msg=k)
