@@ -7,6 +7,7 @@ stderr and exit code 2; an internal error keeps its traceback.
 
 import difflib
 import importlib
+import signal
 import sys
 
 from absl import flags
@@ -81,9 +82,12 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> None:
+  train = sys.argv[1:2] == ["train"]
+  if train:  # From here on a scheduler's SIGTERM means "requeue", not "die": blocked signals stay
+    from mmscale.train import preemption  # pending across the re-exec, until the handler is in.
+    signal.pthread_sigmask(signal.SIG_BLOCK, preemption.SIGNALS)
   if not flagparse.wants_help(sys.argv[2:]):  # Help needs no fast allocator, only a fast start.
     allocator.reexec()  # Before anything else starts: tcmalloc halves XLA:CPU's step (see allocator).
-  if sys.argv[1:2] == ["train"]:  # From here on a scheduler's SIGTERM means "requeue", not "die".
-    from mmscale.train import preemption
-    preemption.install()  # After the re-exec, which would reset it (and lose a caught signal).
+  if train:
+    preemption.install()  # Unblocks them: one that arrived meanwhile is delivered now.
   sys.exit(run(sys.argv))

@@ -33,6 +33,7 @@ def install() -> bool:
   except ValueError:  # Not the main thread: signals stay with whoever owns it.
     return False
   _state["installed"] = True
+  signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # mmscale.cli holds them until now.
   return True
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,3 +95,151 @@ def test_sigterm_saves_and_exits_then_resumes(tmp_path, reference):
   assert saved == summary["step"]  # The checkpoint is at the step where it stopped.
   subprocess.run(_cmd(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
   assert _losses(workdir) == _losses(reference)
+
+
+# Sparse logging, rare saves: a stop lands between logged steps, and a corrupt latest checkpoint
+# sends the run 50 steps back.
+SPARSE = ["--config=experiments/tiny.py:steps=200", *SMALL[1:7], "--config.train.log_every=5",
+          "--config.train.eval_points=4", "--config.train.eval_batches=1",
+          "--config.train.checkpoint_every=50"]
+
+
+def _sparse(workdir, *extra):
+  return [sys.executable, "-m", "mmscale", "train", *SPARSE, *extra, f"--workdir={workdir}"]
+
+
+def _records(workdir):
+  """Every field of every record but the wall-clock ones."""
+  rows = [json.loads(l) for l in open(os.path.join(workdir, "records.jsonl"))]
+  return [{k: v for k, v in r.items() if k != "wall_time"} for r in rows]
+
+
+def _steps(workdir):
+  return sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
+
+
+@pytest.fixture(scope="module")
+def sparse_reference(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("sparse") / "run"
+  subprocess.run(_sparse(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=600)
+  return workdir
+
+
+@pytest.mark.slow
+def test_iterator_states_are_kept_only_for_kept_checkpoints(sparse_reference):
+  assert _steps(sparse_reference) == [150, 200]
+  assert sorted(os.listdir(sparse_reference / "checkpoints" / "data_state")) == [
+      "150.p0.json", "200.p0.json"]
+
+
+def _wait_for_record(workdir, proc, min_step):
+  path = os.path.join(workdir, "records.jsonl")
+  deadline = time.time() + 240
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.exists(path) and any(json.loads(l).get("step", 0) >= min_step
+                                    for l in open(path).read().splitlines()[:-1]):
+      return
+    time.sleep(0.05)
+  pytest.fail(f"no record at step >= {min_step} appeared")
+
+
+@pytest.mark.slow
+def test_sigterm_between_logged_steps_resumes_to_identical_records(tmp_path, sparse_reference):
+  workdir = tmp_path / "run"
+  proc = subprocess.Popen(_sparse(workdir), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  _wait_for_record(workdir, proc, 5)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  summary = json.load(open(workdir / "summary.json"))
+  if summary["status"] == "done":
+    pytest.skip("the run finished before SIGTERM arrived")
+  assert proc.returncode == 143, err[-2000:]
+  assert _steps(workdir)[-1] == summary["step"]
+  subprocess.run(_sparse(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
+  assert _records(workdir) == _records(sparse_reference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [1.0, "config.json"])
+def test_sigterm_while_starting_up_is_a_preemption(tmp_path, sparse_reference, delay):
+  """At 1 s the process imports JAX; once config.json is written it builds, compiles, evaluates."""
+  workdir = tmp_path / "run"
+  proc = subprocess.Popen(_sparse(workdir), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  if delay == "config.json":
+    deadline = time.time() + 120
+    while not (workdir / "config.json").exists() and time.time() < deadline:
+      time.sleep(0.01)
+  else:
+    time.sleep(delay)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 143, err[-2000:]
+  summary = json.load(open(workdir / "summary.json"))
+  assert summary["status"] == "preempted" and summary["step"] == 0
+  subprocess.run(_sparse(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
+  assert _records(workdir) == _records(sparse_reference)
+
+
+def _truncate(step_dir):
+  big = max((os.path.join(r, f) for r, _, fs in os.walk(step_dir) for f in fs), key=os.path.getsize)
+  with open(big, "r+b") as f:
+    f.truncate(os.path.getsize(big) // 2)
+
+
+def _empty(step_dir):
+  shutil.rmtree(step_dir)
+  os.mkdir(step_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("corrupt", [_truncate, _empty])
+def test_corrupt_latest_checkpoint_is_moved_aside_and_the_run_finishes_identically(
+    tmp_path, sparse_reference, corrupt):
+  workdir = tmp_path / "run"
+  shutil.copytree(sparse_reference, workdir)
+  os.remove(workdir / "summary.json")  # As if the run had been killed after its last save.
+  corrupt(workdir / "checkpoints" / "200")
+  r = subprocess.run(_sparse(workdir), cwd=ROOT, env=_env(), capture_output=True, text=True,
+                     timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert "resuming" in r.stderr and "from step 150" in r.stderr
+  assert _records(workdir) == _records(sparse_reference)
+  assert json.load(open(workdir / "summary.json"))["status"] == "done"
+  assert _steps(workdir) == [150, 200]
+  (aside,) = os.listdir(workdir / "checkpoints.unreadable")
+  assert aside.startswith("200.") and os.listdir(workdir / "checkpoints.unreadable" / aside)
+
+
+_FULL_DISK = """
+import errno, os, sys
+from mmscale.train import checkpoint
+real = checkpoint.write_json_atomic
+def full(path, obj):  # The iterator-state file is the first thing a save writes.
+  if os.path.basename(path).split(".")[0] == "100":
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+  return real(path, obj)
+checkpoint.write_json_atomic = full
+from mmscale import cli
+sys.exit(cli.run(["mmscale", "train", *sys.argv[1:]]))
+"""
+
+
+@pytest.mark.slow
+def test_full_disk_during_a_save_is_one_line_and_leaves_the_records_intact(tmp_path,
+                                                                            sparse_reference):
+  workdir = tmp_path / "run"
+  r = subprocess.run([sys.executable, "-c", _FULL_DISK, *SPARSE, f"--workdir={workdir}"], cwd=ROOT,
+                     env=_env(), capture_output=True, text=True, timeout=300)
+  assert r.returncode == 1, r.stderr[-3000:]
+  assert "Traceback" not in r.stderr
+  assert r.stderr.strip().splitlines()[-1] == (
+      f"mmscale: error: checkpoint save at step 100 into {workdir / 'checkpoints'} failed: no space "
+      "left on the device (No space left on device); the records and the earlier checkpoints are "
+      "intact: fix the cause and run the same command again to resume")
+  written = _records(workdir)
+  assert written == _records(sparse_reference)[:len(written)]  # Intact: a prefix of the real ones.
+  assert _steps(workdir) == [50]
+  subprocess.run(_sparse(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
+  assert _records(workdir) == _records(sparse_reference)
