@@ -45,6 +45,13 @@ def _tail(path: str, limit: int = 65536) -> list[dict]:
   return out
 
 
+def _mtime(path: str) -> float:
+  try:
+    return os.stat(path).st_mtime
+  except FileNotFoundError:
+    return 0.0
+
+
 def _live(records: list[dict]) -> dict:
   """Step, last loss and rates from the tail of a run's records (None where unknown)."""
   train = [r for r in records if r.get("kind") == "train"]
@@ -78,6 +85,11 @@ def run_status(root: str, run_id: str) -> dict:
   own = min(1.0, max(0.0, (step - start) / (spec.steps - start))) if spec.steps > start else 1.0
   if status == "done":
     own = 1.0
+  # (1 s of slack: file times come from a coarser clock than time.time().)
+  if held and _mtime(os.path.join(d, registry.RECORDS)) < float(held.get("time", 0)) - 1.0:
+    # Nothing logged since this attempt started (it is compiling): the rates on disk are the
+    # previous attempt's, before its preemption.
+    live["steps_per_s"] = live["tokens_per_s"] = None
   rate = live["steps_per_s"] if status == "running" else None
   eta = (spec.steps - step) / rate if rate else None
   flops_rate = rate * spec.own_flops / (spec.steps - start) if rate and spec.steps > start else None

@@ -4,6 +4,7 @@ in `mmscale status` and live on the console of `mmscale sweep`."""
 import io
 import json
 import os
+import time
 
 import pytest
 
@@ -43,6 +44,10 @@ def root(tmp_path):
                         {"status": "diverged", "step": 40, "reason": "training loss is nan at step 40"})
   rec.write_json_atomic(os.path.join(d(failed), registry.ERROR_FILE), {"exit_code": 1})
   claim = claims.try_claim(d(running), "test")  # Held by this (live) process: "running".
+  info = claims.holder(d(running))
+  info["time"] = 0.0  # Claimed before its records were written: they are this attempt's.
+  with open(os.path.join(d(running), claims.CLAIM), "w") as f:
+    json.dump(info, f)
   yield root, specs, running
   claim.release()
 
@@ -71,6 +76,19 @@ def test_status_per_run_and_in_total(root):
   assert " 10/18 " in line and " 2.2500 " in line and " 500 " in line
   done_line = next(l for l in text.splitlines() if l.startswith("fake_s16_trunk"))
   assert " 1.2500 " in done_line  # A finished run keeps its last loss.
+
+
+def test_a_resumed_run_that_has_not_logged_yet_shows_no_rate(root):
+  """Its records are older than its claim: their rate is the previous attempt's."""
+  root, specs, running = root
+  path = os.path.join(registry.run_dir(root, running.run_id), claims.CLAIM)
+  info = json.load(open(path))
+  info["time"] = time.time() + 5
+  with open(path, "w") as f:
+    json.dump(info, f)
+  r = status_lib.run_status(root, running.run_id)
+  assert (r["status"], r["step"], r["loss"]) == ("running", 10, 2.25)
+  assert r["tokens_per_s"] is r["flops_per_s"] is r["eta_s"] is None
 
 
 def test_a_status_mmscale_does_not_know_is_still_counted():
