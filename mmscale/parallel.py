@@ -154,6 +154,27 @@ def shard_model(model, mesh):
   return model
 
 
+def opt_state_shardings(tx, params, mesh):
+  """Shardings of `tx.init(params)`: every leaf whose key path ends in a parameter's path (Adam's
+  moments, inside any masked or multi_transform state) is split like that parameter, everything
+  else (step counts) replicated. `params`: arrays or ShapeDtypeStructs carrying their shardings.
+  A bare `jax.jit(tx.init)` leaves the choice to XLA, which replicated the moments: mesh.fsdp then
+  split only a third of the training state.
+  """
+  flat, _ = jax.tree_util.tree_flatten_with_path(params)
+  by_path = {tuple(path): (x.shape, x.sharding) for path, x in flat}
+  replicated = NamedSharding(mesh, P())
+
+  def pick(path, leaf):
+    for start in range(len(path)):
+      shape, sharding = by_path.get(tuple(path[start:]), (None, None))
+      if sharding is not None and shape == leaf.shape:
+        return sharding
+    return replicated
+
+  return jax.tree_util.tree_map_with_path(pick, jax.eval_shape(tx.init, params))
+
+
 def batch_sharding(mesh) -> NamedSharding:
   """Sharding of [B, L, ...] batch arrays: rows split over all mesh axes."""
   return NamedSharding(mesh, P(BATCH_AXES))

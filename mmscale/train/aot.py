@@ -3,7 +3,7 @@ parameter ever allocated.
 
 Shapes come from `nnx.eval_shape` of the model and `jax.eval_shape` of the optimizer; shardings
 from mmscale.parallel's rules on the given mesh (the optimizer state's from compiling its init,
-which is what the Trainer's `jax.jit(tx.init)` gives it). That lets a CPU machine size a paper-scale
+mmscale.parallel.opt_state_shardings, as the Trainer's). That lets a CPU machine size a paper-scale
 step with `compiled.memory_analysis()` (benchmarks/bench_paper_memory.py) and lower the step for
 GPU and TPU without one (tests/models/test_lower_platforms.py).
 """
@@ -46,8 +46,7 @@ def train_step(config, mesh, rows: int | None = None):
   params = _sharded(params, parallel.model_shardings(params, mesh))
   labels = models.param_groups(params) if config.model.fusion == "late" else None
   tx = make_optimizer(config, labels)
-  with jax.set_mesh(mesh):
-    init = jax.jit(tx.init).lower(params).compile()
-  opt_state = _sharded(jax.eval_shape(tx.init, params), init.output_shardings)
+  opt_state = _sharded(jax.eval_shape(tx.init, params),
+                       parallel.opt_state_shardings(tx, params, mesh))
   step, _ = make_steps(graphdef, rest, tx, config)
   return jax.jit(step, donate_argnums=(0, 1)), (params, opt_state, batch_spec(config, mesh, rows))

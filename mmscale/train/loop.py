@@ -99,7 +99,8 @@ class Trainer:
       labels = models.param_groups(params) if config.model.fusion == "late" else None
       self.tx = make_optimizer(config, labels)
       self.params = params
-      self.opt_state = jax.jit(self.tx.init)(params)
+      shardings = parallel.opt_state_shardings(self.tx, params, self.mesh)
+      self.opt_state = jax.jit(self.tx.init, out_shardings=shardings)(params)
       train_step, eval_step = make_steps(graphdef, rest, self.tx, config)
       self.train_step = jax.jit(train_step, donate_argnums=(0, 1))
       self.eval_step = jax.jit(eval_step)
@@ -162,9 +163,11 @@ def _stopped_at_start(config, workdir) -> dict:
   """The summary of a run signalled before it built anything: preempted, nothing new to save."""
   path = os.path.join(workdir, "summary.json")
   previous = {}
-  if os.path.exists(path):
+  try:
     with open(path, encoding="utf-8") as f:
       previous = json.load(f)
+  except (OSError, ValueError):  # None yet, or cut short: this summary replaces it.
+    pass
   summary = {"step": 0, "tokens": 0, "train_time": 0.0, **previous,
              "run_id": config_lib.run_id(config), "status": "preempted",
              "steps": int(config.train.steps)}
