@@ -43,6 +43,8 @@ def _cause(e: BaseException) -> str:
   while seen is not None:
     if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
       return f"no space left on the device ({seen.strerror or 'ENOSPC'})"
+    if "No space left on device" in str(seen):  # TensorStore reports it as text in its own errors.
+      return "no space left on the device (No space left on device)"
     seen = seen.__cause__ or seen.__context__
   text = str(e).strip().splitlines()
   return f"{type(e).__name__}: {text[0][:200] if text else ''}"
