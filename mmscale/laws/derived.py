@@ -49,24 +49,33 @@ def power_law(x, y) -> dict:
 
 
 def numeric_optimum(fit, C, flops_per_param_token=6.0):
-  """argmin_N L(N, C / (k N)) by a bounded 1-D search in log N (no closed form assumed)."""
-  import scipy.optimize  # here: scipy's import is a large share of a CLI fit's start-up
+  """argmin_N L(N, C / (k N)) by a bounded 1-D search in log N (no closed form assumed).
 
+  The loss along a budget is convex in ln N, so its derivative is bisected on [0, ln(C/k)]: vectorised
+  over budgets (C may be an array) and without scipy, whose import would dominate a CLI fit.
+  """
   E, A, B, al, be = fit["E"], fit["A"], fit["B"], fit["alpha"], fit["beta"]
-  lc = np.log(C / flops_per_param_token)
+  lc = np.log(np.asarray(C, np.float64) / flops_per_param_token)
 
   def loss(ln):
     return E + A * np.exp(-al * ln) + B * np.exp(-be * (lc - ln))
 
-  res = scipy.optimize.minimize_scalar(loss, bounds=(0.0, lc), method="bounded", options={"xatol": 1e-10})
-  n = float(np.exp(res.x))
-  return n, float(C / (flops_per_param_token * n)), float(res.fun)
+  lo, hi = np.zeros_like(lc), lc.copy()
+  for _ in range(200):  # halves a < 60-wide bracket to below 1e-15 relative
+    mid = 0.5 * (lo + hi)
+    rising = -al * A * np.exp(-al * mid) + be * B * np.exp(-be * (lc - mid)) > 0
+    lo, hi = np.where(rising, lo, mid), np.where(rising, mid, hi)
+  ln = 0.5 * (lo + hi)
+  n = np.exp(ln)
+  if n.ndim == 0:
+    return float(n), float(np.exp(lc) / n), float(loss(ln))
+  return n, np.exp(lc) / n, loss(ln)
 
 
 def regressions(fit, budgets=None) -> dict:
   """Shukor et al. App. C.2: power laws N_opt ∝ C^a, D_opt ∝ C^b, D_opt ∝ N_opt^d, L_opt ∝ C^c over budgets."""
   budgets = np.logspace(18, 24, 13) if budgets is None else np.asarray(budgets, np.float64)
-  opt = np.array([numeric_optimum(fit, c) for c in budgets])
+  opt = np.stack(numeric_optimum(fit, budgets), axis=1)
   return {
       "a_reg": power_law(budgets, opt[:, 0])["exponent"],
       "b_reg": power_law(budgets, opt[:, 1])["exponent"],

@@ -13,14 +13,21 @@ from mmscale.laws import table as tbl
 
 
 def budget_ids(C, rel_tol=0.05):
-  """Groups FLOP values that agree within rel_tol (IsoFLOP grids are not hit exactly) -> int ids."""
-  order = np.argsort(C)
+  """Groups FLOP values that agree within rel_tol (IsoFLOP grids are not hit exactly) -> int ids.
+
+  A group starts at its smallest value and takes everything up to (1 + rel_tol) times it; the loop is
+  over groups (searchsorted), not rows, so a million-row table costs milliseconds.
+  """
+  order = np.argsort(C, kind="stable")
+  sc = C[order]
+  ids_sorted = np.empty(C.size, int)
+  start, current = 0, 0
+  while start < sc.size:
+    end = int(np.searchsorted(sc, sc[start] * (1 + rel_tol), side="right"))
+    ids_sorted[start:end] = current
+    start, current = end, current + 1
   ids = np.empty(C.size, int)
-  current, anchor = 0, C[order[0]]
-  for i in order:
-    if C[i] > anchor * (1 + rel_tol):
-      current, anchor = current + 1, C[i]
-    ids[i] = current
+  ids[order] = ids_sorted
   return ids
 
 
@@ -70,8 +77,8 @@ def budget_vertices(table, budget_column=None, window=None) -> list[dict]:
     ids = budget_ids(C)
   has_tokens = "tokens" in table and table["tokens"].dtype.kind == "f" and np.all(table["tokens"] > 0)
   out = []
-  for k in np.unique(ids):
-    m = ids == k
+  order = np.argsort(ids, kind="stable")
+  for m in np.split(order, np.flatnonzero(np.diff(ids[order])) + 1):  # row indices of each budget
     c = float(np.exp(np.mean(np.log(C[m]))))
     lD = np.log(table["tokens"][m]) if has_tokens else np.log(c / (6.0 * N[m]))
     x, y, xd = _best_per_size(np.log(N[m]), L[m], lD)
@@ -165,6 +172,10 @@ def _lower_hull(pts):
   loss (beyond it the frontier no longer falls). pts are unique [x, y] rows."""
   pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
   pts = pts[np.r_[True, np.diff(pts[:, 0]) > 0]]  # lowest loss per compute value
+  # The hull falls up to the lowest loss, so each of its points is at or below every point to its left:
+  # only running minima can be on it (this keeps a million-row table's hull loop short).
+  pts = pts[: int(np.argmin(pts[:, 1])) + 1]
+  pts = pts[pts[:, 1] <= np.minimum.accumulate(pts[:, 1])]
   hull = []
   for p in pts:
     while len(hull) >= 2:
