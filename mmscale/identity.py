@@ -14,7 +14,9 @@ evaluation. Three rules keep ids stable across harmless changes:
 
 `data.streams.<name>.<field>` is matched as `data.streams.*.<field>` (streams are named by studies).
 A branch's `train.init_from` is hashed as its trunk's readable name only: the trunk's directory
-(root and id hash) may change without changing what the branch is.
+(root and id hash) may change without changing what the branch is. A constant-LR run's length
+(`train.steps`, `train.tokens`) is not hashed: its model at step k does not depend on where it
+stops, so a trunk continued to a larger budget stays the same run.
 """
 
 import fnmatch
@@ -115,6 +117,9 @@ def identity(config) -> dict:
     if p not in HASHED and p in base and value == base[p]:
       continue  # Rule 3: a key added later, at its default.
     out[key] = value
+  if out.get("train.schedule") == "constant":
+    out.pop("train.steps", None)
+    out.pop("train.tokens", None)
   if out.get("train.init_from"):
     trunk = os.path.basename(os.path.normpath(str(out["train.init_from"])))
     out["train.init_from"] = _RUN_ID_HASH.sub("", trunk)

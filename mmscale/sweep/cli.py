@@ -103,7 +103,8 @@ def sweep() -> int:
   from mmscale.sweep import migrate
   for note in migrate.migrate(root, study.specs):
     print(note)
-  registry.write_specs(root, study.specs)
+  for note in registry.write_specs(root, study.specs):
+    print(note)
   manifest = plan.write_manifest(root, path, study.specs)
   for note in study.notes:
     logging.info("grid: %s", note)

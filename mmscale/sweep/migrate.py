@@ -37,13 +37,20 @@ def migrate(root: str, specs) -> list[str]:
         and not claims.is_held(registry.run_dir(root, old))):
       moves[old] = (new, spec)
   renamed = {old: new for old, (new, _) in moves.items()}
+  for name in registry.list_runs(root):  # Branches name their trunk: follow its new id.
+    if name in moves:
+      spec = moves[name][1]
+    else:
+      with open(os.path.join(registry.run_dir(root, name), registry.RUN_FILE)) as f:
+        spec = json.load(f)
+    trunk = spec.get("depends_on", "")
+    if trunk in renamed:
+      spec["depends_on"] = spec["config"]["train"]["init_from"] = renamed[trunk]
+      if name not in moves:
+        write_json_atomic(os.path.join(registry.run_dir(root, name), registry.RUN_FILE), spec)
   notes = []
   for old, (new, spec) in moves.items():
     spec["run_id"] = new
-    trunk = spec.get("depends_on", "")
-    if trunk in renamed:
-      spec["depends_on"] = renamed[trunk]
-      spec["config"]["train"]["init_from"] = renamed[trunk]
     d = registry.run_dir(root, old)
     write_json_atomic(os.path.join(d, NOTE), {"from": old, "to": new, "why": "run-id scheme of "
                                               "mmscale/identity.py (presentation keys unhashed)"})

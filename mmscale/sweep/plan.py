@@ -40,6 +40,27 @@ def savings(specs) -> dict:
           "saved": independent - planned, "fraction": 1 - planned / independent if independent else 0}
 
 
+def reused(root: str, specs) -> float:
+  """FLOPs of `specs` already computed under root: finished runs, and the finished part of a
+  trunk that a larger budget extends."""
+  total = 0.0
+  for s in specs:
+    if not root or not os.path.isdir(registry.run_dir(root, s.run_id)):
+      continue
+    summary = registry.summary(root, s.run_id) or {}
+    if summary.get("status") == "done":  # A trunk to extend still has its old length on disk.
+      total += min(registry.read_spec(root, s.run_id).own_flops, s.own_flops)
+    elif summary.get("status") == "extended":  # Its spec has grown; the summary has the old end.
+      total += s.own_flops * min(1.0, int(summary.get("step", 0)) / s.steps)
+  return total
+
+
+def _status(root: str, s) -> str:
+  if not root or not os.path.isdir(registry.run_dir(root, s.run_id)):
+    return "new"
+  return "extend" if registry.extends(root, s) else registry.status(root, s.run_id)
+
+
 def _time(seconds: float) -> str:
   if seconds < 120:
     return f"{seconds:.0f}s"
@@ -54,8 +75,7 @@ def format_plan(study, root: str = "", workers: int = 1) -> str:
   lines = [f"{'run_id':<44} {'kind':<6} {'N':>9} {'D':>9} {'C':>9} {'steps':>6} {'from':>6} "
            f"{'est':>6} {'status':<9}"]
   for s in specs:
-    st = registry.status(root, s.run_id) if root and os.path.isdir(
-        registry.run_dir(root, s.run_id)) else "new"
+    st = _status(root, s)
     lines.append(f"{s.run_id:<44} {s.kind:<6} {s.params:>9.3g} {s.tokens:>9.3g} {s.flops:>9.3g} "
                  f"{s.steps:>6} {s.depends_step or '':>6} {_time(s.own_flops / fps):>6} {st:<9}")
   sv = savings(study.specs)
@@ -63,6 +83,10 @@ def format_plan(study, root: str = "", workers: int = 1) -> str:
                f"compute {sv['planned']:.3g} FLOPs, est. {_time(sv['planned'] / fps)} at "
                f"{fps:.3g} FLOP/s per worker ({_time(sv['planned'] / fps / workers)} with "
                f"{workers} worker{'s' if workers > 1 else ''}; grid.flops_per_second sets the rate)")
+  done = reused(root, specs)
+  if done:
+    lines.append(f"reuses {done:.3g} FLOPs already computed under {root} "
+                 f"({100 * done / sv['planned']:.0f}%); {sv['planned'] - done:.3g} FLOPs to compute")
   if any(s.kind == "trunk" for s in specs):
     lines.append(f"cool-down branches save {sv['saved']:.3g} FLOPs ({100 * sv['fraction']:.0f}%) "
                  f"vs {sv['independent']:.3g} for independent runs")

@@ -170,15 +170,42 @@ def prepare_root(root: str) -> None:
     raise UserError(f"sweep root {root!r} is not writable: {e.strerror or e}") from None
 
 
-def write_specs(root: str, specs: list[RunSpec]) -> None:
-  """Creates one directory per run with its spec; an existing spec is never rewritten."""
+def write_specs(root: str, specs: list[RunSpec]) -> list[str]:
+  """Creates one directory per run with its spec; an existing spec is never rewritten, except a
+  trunk that a larger budget extends (constant LR: the same run, longer), which then continues
+  from its last checkpoint. Returns a note per extended trunk."""
   prepare_root(root)
+  notes = []
   for spec in specs:
     d = run_dir(root, spec.run_id)
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, RUN_FILE)
     if not os.path.exists(path):
       write_json_atomic(path, spec.to_json())
+    elif extends(root, spec):
+      notes.append(_extend(root, spec))
+  return notes
+
+
+def extends(root: str, spec: RunSpec) -> bool:
+  """Whether `spec` is a finished trunk on disk grown longer (a larger budget was added)."""
+  old = _read_json(os.path.join(run_dir(root, spec.run_id), RUN_FILE)) or {}
+  return spec.kind == "trunk" and int(old.get("steps", spec.steps)) < spec.steps
+
+
+def _extend(root: str, spec: RunSpec) -> str:
+  from mmscale.sweep import claims  # Avoids an import cycle.
+  d = run_dir(root, spec.run_id)
+  old = _read_json(os.path.join(d, RUN_FILE))
+  if claims.is_held(d):
+    return (f"trunk {spec.run_id} is running to step {old['steps']}; run the sweep again when it "
+            f"is done to extend it to {spec.steps}")
+  s = summary(root, spec.run_id)
+  if s and s.get("status") == "done":  # Finished at the old length: it has more to do now.
+    write_json_atomic(os.path.join(d, SUMMARY), {**s, "status": "extended"})
+  write_json_atomic(os.path.join(d, RUN_FILE), spec.to_json())
+  return (f"trunk {spec.run_id}: extended from {old['steps']} to {spec.steps} steps; it continues "
+          "from its last checkpoint")
 
 
 def read_spec(root: str, run_id: str) -> RunSpec:

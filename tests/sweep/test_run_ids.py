@@ -177,3 +177,12 @@ def test_runs_under_old_ids_are_migrated_with_a_note_and_not_rerun(tmp_path):
     assert json.loads((root / new / "migrated.json").read_text())["from"] == old
     if spec["depends_on"]:
       assert spec["depends_on"] in old_of and spec["config"]["train"]["init_from"] == spec["depends_on"]
+
+
+def test_a_constant_lr_run_keeps_its_id_when_it_grows():
+  a, b = _base(), _base()
+  a.train.schedule = b.train.schedule = "constant"
+  b.train.steps = 400
+  assert config_lib.run_id(a) == config_lib.run_id(b)
+  a.train.schedule = b.train.schedule = "wsd"  # A cool-down's shape depends on the length.
+  assert config_lib.run_id(a) != config_lib.run_id(b)
