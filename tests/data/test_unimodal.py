@@ -49,3 +49,25 @@ def test_mixed_modal_laws_take_image_only_runs_by_their_bytes():
   assert mixed_modal.modality_rows(table, ["text", "image"]).tolist() == [False, False, True]
   del table["bytes_text"], table["bytes_image"]  # A hand-made table of tokens only: as before.
   assert mixed_modal.modality_rows(table, ["text", "image"]).tolist() == [True, False, True]
+
+
+def test_audio_only_webdataset_stream(tmp_path):
+  """KEY.wav members alone: an audio-only user stream, clips as log-mel patches."""
+  import io
+  import tarfile
+  from mmscale.data import media, pipeline
+  for split, n in (("train", 12), ("validation", 3)):
+    with tarfile.open(tmp_path / f"{split}-000.tar", "w") as tf:
+      for i in range(n):
+        wave, rate = procedural.tones(0, split, i, 16)[0][1]
+        data = media.encode_wav(wave, rate)
+        info = tarfile.TarInfo(f"clip{i:03d}.wav")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+  c = make_config()
+  c.data.streams = {"speech": data_config.stream("webdataset", path=str(tmp_path), fields="audio=wav")}
+  b = next(pipeline.make_train_iterator(c))
+  valid = b["segment_ids"] > 0
+  assert (b["modality"][valid] == AUDIO).sum() > 0 and not (b["modality"][valid] == IMAGE).any()
+  text = valid & (b["modality"] == 0)
+  assert (b["raw_bytes"][text] == 0).all() and (b["raw_bytes"][b["modality"] == AUDIO] > 0).all()
