@@ -14,6 +14,8 @@ Streams are named; each draws from one source and has a mixture weight:
             "parquet":    <split>-*.parquet files, one document per row; fields "image=image,text=caption".
             "obelics":    <split>-*.parquet files of interleaved rows (a list of texts and a list of
                           images in reading order); fields "text=texts,image=images".
+            "hf":         a Hugging Face dataset saved with save_to_disk at `path` (a DatasetDict, or
+                          "{split}" in the path); needs `datasets` (pip install 'mmscale[hf]').
             A fields list with only image (or audio) makes a uni-modal stream (mmscale/data/fields.py).
     weight  share of the mixture (normalised; 0 leaves the stream out of training but keeps its
             validation split); mix_by="examples" weighs examples, "tokens" weighs tokens.
@@ -32,7 +34,7 @@ from mmscale.data import fields as fields_lib
 from mmscale.data.modalities import MODALITIES
 from mmscale.errors import ConfigError
 
-SOURCES = ("procedural", "corpus", "array_record", "tfds", "webdataset", "parquet", "obelics")
+SOURCES = ("procedural", "corpus", "array_record", "tfds", "webdataset", "parquet", "obelics", "hf")
 # File extension of each sharded source's files.
 SHARD_EXT = {"corpus": "array_record", "array_record": "array_record", "webdataset": "tar",
              "parquet": "parquet", "obelics": "parquet"}
@@ -195,6 +197,12 @@ def _validate_stream(config, name, s):
   elif s.source == "tfds":
     if not s.name:
       raise ConfigError(f"{key}.name", s.name, "must name a TFDS dataset")
+  elif s.source == "hf":
+    fields_lib.parse(s.fields, s.source, key)
+    for split in (s.split, s.eval_split):
+      if not s.path or not epath.Path(s.path.replace("{split}", split)).exists():
+        raise ConfigError(f"{key}.path", s.path, f"no saved Hugging Face dataset for split {split!r} "
+                          "(a save_to_disk folder, or a path with {split})")
   else:
     if s.source == "corpus":
       if not s.name:

@@ -3,6 +3,7 @@
   "image=jpg|png,text=txt|json"   WebDataset: part kind = member extensions (first present wins)
   "image=image,text=caption"      Parquet: part kind = column (in this order in the document)
   "text=texts,image=images"       OBELICS: the list column of texts and of images
+  "image=image,text=caption"      Hugging Face datasets saved to disk: columns, as for Parquet
 
 Parts appear in the document in the order written; a field list with only `image` (or only
 `audio`) makes a uni-modal stream.
@@ -15,6 +16,7 @@ DEFAULTS = {
     "webdataset": "image=jpg|jpeg|png|webp,text=txt|json",
     "parquet": "image=image,text=caption",
     "obelics": "text=texts,image=images",
+    "hf": "image=image,text=caption",
 }
 
 

@@ -84,28 +84,31 @@ class ParquetDocs:
 
   def __getitem__(self, i):
     where, row = self.row(i)
-    if self.layout == "obelics":
-      return self._interleaved(where, row)
-    out = []
-    for kind, (col, *_) in self.fields:
-      out.append(parts_lib.part(kind, row[col], "", f"{where}:{col}"))
-    return out
-
-  def _interleaved(self, where, row):
-    cols = dict((k, alts[0]) for k, alts in self.fields)
-    texts, images = row[cols["text"]], row[cols["image"]]
-    if texts is None or images is None or len(texts) != len(images):
-      raise BadExample("missing_part", f"{where}: {cols['text']} and {cols['image']} must be "
-                       "lists of equal length")
-    out = []
-    for j, (t, im) in enumerate(zip(texts, images)):
-      if parts_lib.image_bytes(im):
-        out.append(parts_lib.image_part(im, f"{where}:{cols['image']}[{j}]"))
-      elif t is not None and str(t).strip():
-        out.append(("text", str(t)))
-    if not any(k == "text" for k, _ in out):
-      raise BadExample("empty_text", f"{where}: no text in the document")
-    return out
+    return row_parts(self.fields, row, where, self.layout)
 
   def __repr__(self):
     return f"ParquetDocs({self.layout}, {len(self.paths)} files, {self._n} rows)"
+
+
+def row_parts(fields, row: dict, where: str, layout: str = "parquet"):
+  """One table row -> document parts (also the Hugging Face `datasets` source's rows)."""
+  if layout == "obelics":
+    return _interleaved(fields, row, where)
+  return [parts_lib.part(kind, row[col], "", f"{where}:{col}") for kind, (col, *_) in fields]
+
+
+def _interleaved(fields, row, where):
+  cols = dict((k, alts[0]) for k, alts in fields)
+  texts, images = row[cols["text"]], row[cols["image"]]
+  if texts is None or images is None or len(texts) != len(images):
+    raise BadExample("missing_part", f"{where}: {cols['text']} and {cols['image']} must be "
+                     "lists of equal length")
+  out = []
+  for j, (t, im) in enumerate(zip(texts, images)):
+    if parts_lib.image_bytes(im):
+      out.append(parts_lib.image_part(im, f"{where}:{cols['image']}[{j}]"))
+    elif t is not None and str(t).strip():
+      out.append(("text", str(t)))
+  if not any(k == "text" for k, _ in out):
+    raise BadExample("empty_text", f"{where}: no text in the document")
+  return out

@@ -56,6 +56,7 @@ def image_part(value, where: str):
 
 
 def audio_part(value, where: str):
+  value = image_bytes(value)  # Also a Hugging Face Audio struct {"bytes": ..., "path": ...}.
   if not value:
     raise BadExample("missing_part", f"{where}: no audio bytes")
   try:

@@ -111,6 +111,9 @@ def make_docs(config, name: str, split: str):
                                        PROCEDURAL_CONTENT_SEED, d.image_size)
   if s.source == "tfds":
     return TfdsDocs(s.name, split, s.fields, key)
+  if s.source == "hf":
+    from mmscale.data import hf  # pylint: disable=g-import-not-at-top
+    return hf.HfDocs(s.path, split, fields_lib.parse(s.fields, s.source, key), key)
   where = data_config.stream_shard_dir(config, s)
   paths = data_config.shard_paths(where, split, data_config.SHARD_EXT[s.source])
   if not paths:
