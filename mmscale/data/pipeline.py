@@ -1,6 +1,7 @@
 """The data pipeline: per-stream Grain MapDatasets -> Grain mixing -> packing -> batches.
 
-  stream s:  source (docs -> tokenized, cached) . shuffle(seed, s) . repeat() . [process::count]
+  stream s:  source (docs -> tokenized, cached) . shuffle(seed, s) . repeat()
+             [. map_with_index(crop/flip, then tokenize) when data.augment is on] . [process::count]
              (host_split="examples"; with "rows" every process packs the global batch, keeps its rows)
   mixture:   grain.MapDataset.mix(streams, weights)   (weights / mean length when mix_by=tokens)
   batches:   .to_iter_dataset() -> PackIterDataset (mmscale/data/packing.py) -> [prefetch]
