@@ -36,6 +36,10 @@ STUDIES = {
     "sizes_list.py": STUDY + "def get_grid(arg=''):\n  return {'budgets': (1e12,), 'sizes': [16, 32]}\n",
     "range_two.py": STUDY + "def get_grid(arg=''):\n  return {'budget_range': (1e12, 1e13), "
                     "'sizes': {'a': {'model.width': 16}}}\n",
+    "lr_rule_raising.py": STUDY + "def get_grid(arg=''):\n  return {'budgets': (1e11,), "
+                          "'sizes': {'a': {'model.width': 16}}, 'lr_rule': lambda n: 1 / 0}\n",
+    "lr_rule_string.py": STUDY + "def get_grid(arg=''):\n  return {'budgets': (1e11,), "
+                         "'sizes': {'a': {'model.width': 16}}, 'lr_rule': lambda n: '3e-3'}\n",
     "min_steps_zero.py": STUDY + "def get_grid(arg=''):\n  return {'budgets': (1e12,), "
                          "'sizes': {'a': {'model.width': 16}}, 'min_steps': 0}\n",
 }
@@ -69,6 +73,8 @@ def world(tmp_path_factory):
   (w / "huge_params.csv").write_text(good.replace("1e6", "1e300"))
   (w / "nan_loss.csv").write_text(good.replace("3.1", "nan"))
   (w / "no_loss.csv").write_text("params,tokens\n1e6,2e7\n")
+  (w / "header_only.csv").write_text("params,tokens,loss\n")
+  (w / "latin1_config.py").write_bytes(b"# caf\xe9\ndef get_config(arg=''):\n  pass\n")
   (w / "fit_list.json").write_text("[1, 2]")
   (w / "fit_empty.json").write_text("{}")
   (w / "fit_other_law.json").write_text(json.dumps({"law": "mixed_modal", "groups": {}}))
@@ -112,6 +118,7 @@ CASES = [
     ("train --config={w}/returns_none.py --workdir={w}/r", "get_config returned NoneType, not an ml_collections"),
     ("train --config={w}/nope.py --workdir={w}/r", "--config={w}/nope.py: no such config file"),
     ("train {TINY}:bogus=1 --workdir={w}/r", "unknown argument 'bogus' (allowed: steps=N)"),
+    ("train --config={w}/latin1_config.py --workdir={w}/r", "latin1_config.py: cannot read it ('utf-8' codec"),
     ("train --workdir={w}/r", "--config is required"),
     ("train {TINY}", "--workdir is required"),
     ("train {TINY} --workdirr={w}/r", "Unknown command line flag 'workdirr'"),
@@ -127,6 +134,12 @@ CASES = [
     ("sweep --config={w}/sizes_list.py --root={w}/s", "grid.sizes=[16, 32]: must be a dict {name: overrides}"),
     ("sweep --config={w}/range_two.py --root={w}/s", "grid.budget_range=(1000000000000.0, "),
     ("sweep --config={w}/min_steps_zero.py --root={w}/s", "grid.min_steps=0: must be an integer >= 1"),
+    ("sweep --config={w}/lr_rule_raising.py --root={w}/s --dry-run",
+     ") raised ZeroDivisionError: division by zero (at {w}/lr_rule_raising.py:5)"),
+    ("sweep --config={w}/lr_rule_string.py --root={w}/s --dry-run", ") returned '3e-3'; must be a positive number"),
+    ("sweep {ISO} --root={w}/s --train_fn=no_such_module:train", "--train_fn=no_such_module:train: no module"),
+    ("sweep {ISO} --root={w}/s --poll_s=-1", "--poll_s=-1: -1.0 is not number >= 0.01"),
+    ("sweep {ISO} --root={w}/s --launcher=tpu", "--launcher=tpu needs --tpu=NAME and --zone=ZONE"),
     ("sweep {ISO} --root={w}/s --config.train.lrr=1", "config.train has no key 'lrr' (did you mean 'lr'?)"),
     ("sweep {ISO} --root={w}/s --launcher=slurm --slurm_args={{gpus", "--slurm_args={gpus: not JSON"),
     ("sweep {ISO} --root={w}/s --launcher=slurm --slurm_args=[1]", "must be a JSON object of sbatch"),
@@ -164,6 +177,9 @@ CASES = [
     ("report --records={w}/latin1.csv --out={w}/rep", "is not UTF-8 text"),
     ("report --root={w}/no_root --out={w}/rep", "--root={w}/no_root: no such sweep folder"),
     ("report --records={w}/good.csv", "--out=REPORT_DIR is required"),
+    ("report --records={w}/good.csv --out={w}/rep --metric=bpb", "--metric=bpb: no such column"),
+    ("report --records={w}/header_only.csv --out={w}/rep", "the records table has no row with a finite"),
+    ("report --records={w}/good.csv --out={w}/rep --bootstrap=-5", "-5 is not a non-negative integer"),
     # data: the output folder and the preparation's settings.
     ("data prepare --out={w}/a_file/data", "{w}/a_file is a file, not a folder"),
     ("data prepare --out={w}/a_file", "--out={w}/a_file: is a file; give a folder"),
@@ -172,6 +188,7 @@ CASES = [
     ("data prepare --out={w}/data --max_examples=0", "--max_examples=0: must be a positive integer"),
     ("data stats --config={w}/syntax.py", "syntax error at line 2"),
     ("data stats {TINY} --sequences=0", "--sequences=0: must be a positive integer"),
+    ("data stats {TINY} --process_count=0", "need 0 <= process_index < process_count"),
     ("data bogus", "usage: mmscale data prepare"),
     ("trian", "unknown command 'trian' (did you mean 'train'? commands: train, sweep, "),
 ]

@@ -92,6 +92,9 @@ def main(argv: list[str]) -> int:
   config = FLAGS.config if FLAGS.config is not None else _default_config()
   if FLAGS.sequences < 1:
     raise UserError(f"--sequences={FLAGS.sequences}: must be a positive integer")
+  if not 0 <= FLAGS.process_index < FLAGS.process_count:
+    raise UserError(f"--process_index={FLAGS.process_index} --process_count={FLAGS.process_count}: "
+                    "need 0 <= process_index < process_count")
   s = stats.measure(config, FLAGS.sequences, FLAGS.process_index, FLAGS.process_count)
   print(json.dumps(s, indent=1) if FLAGS.json else stats.format_table(s))
   return 0

@@ -6,6 +6,7 @@ mmscale.laws.fit_all; with --fit, the given Fit JSON is drawn as it is.
 
 import json
 import os
+import shutil
 
 from absl import flags
 from etils import epath
@@ -30,7 +31,7 @@ flags.DEFINE_string("metric", "loss", "Column to fit and draw: loss (nats/token)
 flags.DEFINE_list("group_by", None, "Columns that split runs into studies (default: fusion, ffn, "
                   "mixture... when they vary; 'none' for one study).", flag_values=FLAGS)
 flags.DEFINE_integer("bootstrap", 0, "Bootstrap resamples per fit (bands on N_opt, D_opt).",
-                     flag_values=FLAGS)
+                     lower_bound=0, flag_values=FLAGS)
 flags.DEFINE_string("heldout", None, "Hold out runs from the fit: 'largest', a fraction of sizes, or "
                     "a params threshold (as mmscale fit).", flag_values=FLAGS)
 flags.DEFINE_integer("seed", 0, "Bootstrap seed.", flag_values=FLAGS)
@@ -90,6 +91,16 @@ def main(argv: list[str]) -> int:
   from mmscale.report import build, table  # Here, not at the top: --help must not load jax.
 
   records = table.read_csv(FLAGS.records) if FLAGS.records else None
+  created = "://" not in FLAGS.out and not os.path.exists(FLAGS.out)
+  try:
+    return _report(build, table, records, fit, extra_routing)
+  except UserError:  # Found only once the table is in hand: leave no half-made report folder.
+    if created:
+      shutil.rmtree(FLAGS.out, ignore_errors=True)
+    raise
+
+
+def _report(build, table, records, fit, extra_routing) -> int:
   out = epath.Path(FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
   if FLAGS.records:

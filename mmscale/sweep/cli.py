@@ -33,6 +33,7 @@ _TRAIN_FN = flags.DEFINE_string("train_fn", "mmscale.train.loop:train",
                                 "module:function that trains one run (config, workdir).",
                                 flag_values=FLAGS)
 _POLL = flags.DEFINE_float("poll_s", 2.0, "Seconds between checks while waiting on other workers.",
+                           lower_bound=0.01,
                            flag_values=FLAGS)
 _PROGRESS = flags.DEFINE_float("progress_s", 10.0, "Seconds between progress reports (runs per "
                                "status, each running run's step, loss and tokens/s, the sweep's "
@@ -41,6 +42,7 @@ _PROGRESS = flags.DEFINE_float("progress_s", 10.0, "Seconds between progress rep
 _WAIT = flags.DEFINE_bool("wait", False, "slurm/tpu: wait until the jobs finish.", flag_values=FLAGS)
 _PARTITION = flags.DEFINE_string("partition", "", "slurm: partition.", flag_values=FLAGS)
 _TIMEOUT = flags.DEFINE_integer("timeout_min", 60 * 24, "slurm: time limit per task (minutes).",
+                                lower_bound=1,
                                 flag_values=FLAGS)
 _SLURM_ARGS = flags.DEFINE_string("slurm_args", "", "slurm: extra sbatch parameters as JSON, "
                                   "e.g. '{\"gpus_per_node\": 8}'.", flag_values=FLAGS)
@@ -73,6 +75,24 @@ def _root() -> str:
   return check_root(_ROOT.value)
 
 
+def check_train_fn(spec: str) -> None:
+  """--train_fn names a module (or .py file) that exists; found without importing it (jax)."""
+  import importlib.util
+  import os
+
+  module = spec.rpartition(":")[0] if ":" in spec else spec
+  if module.endswith(".py"):
+    found = os.path.isfile(module)
+  else:
+    try:
+      found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+      found = False
+  if not found:
+    raise UserError(f"--train_fn={spec}: no module {module!r}; give package.module:function or "
+                    "path/to/file.py:function")
+
+
 def sweep() -> int:
   from mmscale.sweep import plan, registry, study as study_lib
 
@@ -85,6 +105,10 @@ def sweep() -> int:
     raise UserError(f"--claim_timeout_s={_CLAIM_TIMEOUT.value:g}: must be a number >= "
                     f"{3 * claims.HEARTBEAT_S:g} (claims beat every {claims.HEARTBEAT_S:g} s; a "
                     "shorter timeout would take live runs away from their workers)")
+  check_train_fn(_TRAIN_FN.value)
+  if _LAUNCHER.value == "tpu":
+    from launch import tpu
+    tpu.commands(_TPU.value, _ZONE.value, _PROJECT.value, "true")  # Its --tpu/--zone check.
   extra = {}
   if _LAUNCHER.value == "slurm":  # Checked here: launching is too late, the root is written by then.
     from launch import slurm

@@ -6,6 +6,8 @@ get_grid(arg) (see mmscale/sweep/grid.py); a study may instead put the grid in `
 
 import dataclasses
 import importlib.util
+import math
+import numbers
 import os
 
 import ml_collections
@@ -67,7 +69,24 @@ def load_grid(path: str, arg: str, config):
   if "name" not in user:  # Runs are named after the study's run.name, not a generic "study".
     g.name = str(config.run.name)
   grid_check.check(g, f"--config={path}")
+  for rule in ("lr_rule", "batch_rule"):
+    if getattr(g, rule) is not None:
+      setattr(g, rule, _users(getattr(g, rule), f"grid.{rule}", path))
   return g, config
+
+
+def _users(fn, what: str, path: str):
+  """A study's rule (params -> lr or batch size): its exceptions and any result that is not a
+  positive number become one line naming the rule and the argument."""
+  def call(n):
+    try:
+      value = fn(n)
+    except Exception as e:  # pylint: disable=broad-except  # The study's own code.
+      raise UserError(f"--config={path}: {what}({n}) raised {config_file.describe(e, path)}") from None
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < value < math.inf):
+      raise UserError(f"--config={path}: {what}({n}) returned {value!r}; must be a positive number")
+    return value
+  return call
 
 
 def _without(config, key):
