@@ -13,6 +13,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from flax import nnx
@@ -146,6 +147,13 @@ def _routing_record(counts) -> dict:
 
 def _read(path) -> list[dict]:
   return rec.read_records(path) if os.path.exists(path) else []
+
+
+@jax.jit
+def _all_finite(tree):
+  """Whether every float leaf of `tree` is finite: one reduction, checked before each save."""
+  leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else True
 
 
 def _first_non_finite(host: list, last_step: int):
@@ -305,6 +313,9 @@ def _train(config, workdir) -> dict:
         else:
           deferred = (step, pending)
         pending = []
+      if not diverged and (scheduled or stop) and not bool(_all_finite(params)):
+        # Finite metrics so far, yet the last update overflowed: not a state to save either.
+        diverged = (step, f"parameters are not finite after step {step}")
       if diverged:
         break  # Before the eval and the save: nothing of the diverged state reaches the disk.
       if step in evals:

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ["--config=experiments/tiny.py:steps=24", "--config.model.width=32", "--config.model.depth=1",
          "--config.model.heads=2", "--config.data.seq_len=128", "--config.data.batch_size=4",
@@ -21,6 +23,7 @@ def _train(workdir, *extra):
                         timeout=300)
 
 
+@pytest.mark.slow
 def test_diverged_run_stops_before_saving_the_diverged_state(tmp_path):
   workdir = tmp_path / "run"
   # lr 1e30: the first full-LR update blows the weights up (NaN from step 3 or so).
@@ -55,3 +58,15 @@ def test_vocabulary_below_the_tokenizers_is_one_line_before_anything_is_written(
       "mmscale: error: config.model.vocab_size=16: must be 0 (the tokenizer's) or at least the "
       "tokenizer's vocabulary of 264 (data.tokenizer='byte')"]
   assert not workdir.exists()
+
+
+def test_parameters_are_checked_for_finiteness_before_a_save():
+  import jax.numpy as jnp
+  import numpy as np
+
+  from mmscale.train.loop import _all_finite
+
+  state = {"w": jnp.ones((3, 2)), "b": {"x": jnp.zeros(4, jnp.bfloat16)}, "n": jnp.arange(3)}
+  assert bool(_all_finite(state))
+  for bad in (np.inf, -np.inf, np.nan):
+    assert not bool(_all_finite({**state, "b": {"x": jnp.zeros(4, jnp.bfloat16).at[2].set(bad)}}))
