@@ -22,6 +22,7 @@ COMMANDS = {
     "status": ("mmscale.sweep.cli", "progress of every run under a sweep root"),
     "collect": ("mmscale.sweep.cli", "gather a sweep's records into one table"),
     "fit": ("mmscale.laws.cli", "fit scaling laws to a records table"),
+    "plan-next": ("mmscale.laws.plan_cli", "the runs that would most shrink the fit's interval, per FLOP"),
     "report": ("mmscale.report.cli", "draw the figures of a sweep and its fits"),
     "data": ("mmscale.data.cli", "prepare corpora, print pipeline statistics"),
     "demo": ("mmscale.demo", "the main job: data, sweep, fit, report"),
