@@ -139,16 +139,18 @@ WANDB_MODES = ("offline", "online")
 
 
 def validate_run(config) -> None:
+  """The metric writers' keys (defaults where a config predates them)."""
   r = config.run
-  if not isinstance(r.tensorboard, bool):
-    raise ConfigError("run.tensorboard", r.tensorboard, "must be True or False")
-  if not isinstance(r.wandb, str):
-    raise ConfigError("run.wandb", r.wandb, "must be a W&B project name, or '' for no W&B")
-  _one_of("run.wandb_mode", r.wandb_mode, WANDB_MODES)
-  if r.wandb:
+  tb, wandb, mode = r.get("tensorboard", True), r.get("wandb", ""), r.get("wandb_mode", "offline")
+  if not isinstance(tb, bool):
+    raise ConfigError("run.tensorboard", tb, "must be True or False")
+  if not isinstance(wandb, str):
+    raise ConfigError("run.wandb", wandb, "must be a W&B project name, or '' for no W&B")
+  _one_of("run.wandb_mode", mode, WANDB_MODES)
+  if wandb:
     import importlib.util
     if importlib.util.find_spec("wandb") is None:
-      raise ConfigError("run.wandb", r.wandb, "needs the wandb package: pip install 'mmscale[wandb]'")
+      raise ConfigError("run.wandb", wandb, "needs the wandb package: pip install 'mmscale[wandb]'")
 
 
 def tokens_per_step(config) -> int:

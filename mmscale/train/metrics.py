@@ -61,12 +61,12 @@ class MetricWriter:
     run = config.run
     if not primary:
       return
-    if run.get("tensorboard", False):
+    if run.get("tensorboard", True):
       from tensorboardX import SummaryWriter
 
       # The suffix keeps two starts within one second (same host and timestamp in the file name)
       # from truncating each other's files.
-      self._tb = SummaryWriter(logdir=workdir, purge_step=start_step + 1, flush_secs=FLUSH_S,
+      self._tb = SummaryWriter(logdir=os.fspath(workdir), purge_step=start_step + 1, flush_secs=FLUSH_S,
                                filename_suffix=f".{os.getpid()}.{time.time_ns()}")
     if run.get("wandb", ""):
       self._wandb = _start_wandb(config, workdir, run_id)
@@ -98,5 +98,5 @@ def _start_wandb(config, workdir: str, run_id: str):
 
   # The W&B run id is the run id, so a resumed run continues its W&B run (resume="allow").
   return wandb.init(project=config.run.wandb, id=run_id, name=run_id, dir=workdir,
-                    mode=config.run.wandb_mode, resume="allow", config=config.to_dict(),
+                    mode=config.run.get("wandb_mode", "offline"), resume="allow", config=config.to_dict(),
                     settings=wandb.Settings(silent=True))

@@ -206,6 +206,9 @@ def test_wandb_offline_run_logs_the_same_scalars(tmp_path, monkeypatch):
   for r in records:
     w.write(r)
   w.close()
+  import wandb
+  # wandb-core writes the run file behind finish(); its teardown (at exit in a real run) flushes it.
+  wandb.teardown()
   [run_dir] = [n for n in os.listdir(tmp_path / "wandb") if n.startswith("offline-run-")]
   assert run_dir.endswith("-run-abc123")  # The W&B run id is the run id: a resume continues it.
   rows = _wandb_history(os.path.join(tmp_path, "wandb", run_dir, "run-run-abc123.wandb"))
