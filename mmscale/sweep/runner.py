@@ -105,6 +105,10 @@ def main(argv: list[str]) -> int:
             file=sys.stderr)
     from mmscale import parallel
     parallel.initialize_distributed_from_env()
+    # Runs of a sweep share shapes (a trunk and its branches, one size across budgets, every
+    # eval step): the persistent cache compiles each once per machine (benchmarks/RESULTS.md "Demo").
+    from mmscale.train import compile_cache
+    compile_cache.enable()
   # SLURM signals every process of a step (USR2 before the time limit, for submitit's worker);
   # the worker answers with SIGTERM to this process, so USR2 itself must not kill the run.
   signal.signal(signal.SIGUSR2, signal.SIG_IGN)

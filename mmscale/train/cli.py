@@ -30,17 +30,10 @@ def quiet_library_logs() -> None:
 
 
 def enable_compilation_cache() -> None:
-  """Runs of a sweep share shapes (a trunk and its branches, a size across budgets): compile once.
-
-  The cache lives in $MMSCALE_COMPILE_CACHE (default ~/.cache/mmscale/xla); set it to "" to disable.
-  """
-  import jax
-
-  path = os.environ.get("MMSCALE_COMPILE_CACHE", os.path.expanduser("~/.cache/mmscale/xla"))
-  if path:
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  """Runs of a sweep share shapes (a trunk and its branches, a size across budgets): compile once
+  (mmscale/train/compile_cache.py; $MMSCALE_COMPILE_CACHE, "" disables it)."""
+  from mmscale.train import compile_cache
+  compile_cache.enable()
 
 
 def check_run_inputs(config, workdir: str) -> None:

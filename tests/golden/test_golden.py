@@ -14,7 +14,10 @@ def test_dump_matches_its_golden_file(study, arg):
   assert os.path.exists(path), f"no golden dump for {study}:{arg}; python -m mmscale.sweep.golden --update"
   with open(path, encoding="utf-8") as f:
     want = f.read()
-  got = golden.dump(study, arg)
+  try:
+    got = golden.dump(study, arg)
+  except golden.NeedsData as e:
+    pytest.skip(f"needs prepared data (make demo prepares it): {e}")
   assert got == want, ("golden dump drifted (if intended: python -m mmscale.sweep.golden --update)\n"
                        + golden.drift_of(path, want, got))
 
