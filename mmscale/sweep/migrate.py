@@ -1,7 +1,7 @@
 """Moves runs written under an older run-id scheme to the id their config has now.
 
-Until mmscale/identity.py, a run id hashed every key of the config (train.log_every included). A
-sweep over a root written then finds each of its runs under a new id; rather than train them
+Before run ids hashed only what makes a run (mmscale/config.py, "run identity"), they hashed
+every key of the config (train.log_every included). A sweep over a root written then finds each of its runs under a new id; rather than train them
 again, the old directory is renamed to the new id (checkpoints, records and summary move with it),
 its run.json is updated (the id, and a branch's trunk) and `migrated.json` notes the old id. A run
 whose claim is held is left alone until it is released.
@@ -52,8 +52,8 @@ def migrate(root: str, specs) -> list[str]:
   for old, (new, spec) in moves.items():
     spec["run_id"] = new
     d = registry.run_dir(root, old)
-    write_json_atomic(os.path.join(d, NOTE), {"from": old, "to": new, "why": "run-id scheme of "
-                                              "mmscale/identity.py (presentation keys unhashed)"})
+    write_json_atomic(os.path.join(d, NOTE), {"from": old, "to": new, "why": "run ids hash only what "
+                                              "makes the run (presentation keys unhashed)"})
     write_json_atomic(os.path.join(d, registry.RUN_FILE), spec)
     os.rename(d, registry.run_dir(root, new))
     notes.append(f"migrated {old} -> {new} (same run, new id scheme; see {new}/{NOTE})")

@@ -32,7 +32,7 @@ def prepare_workdir(config, workdir, primary: bool = True) -> str:
     if run_id(ml_collections.ConfigDict(existing)) != run_id(config):
       raise UserError(f"--workdir={workdir}: holds a run with a different config.json; "
                       "use a new workdir (nothing was changed)")
-    # Same run (mmscale/identity.py): only presentation keys or keys mmscale gained differ.
+    # Same run (mmscale/config.py, "run identity"): only presentation keys or keys mmscale gained differ.
     if resolved != existing and primary:
       write_json_atomic(path, resolved)
   elif primary:

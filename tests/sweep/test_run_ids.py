@@ -1,4 +1,4 @@
-"""Run ids depend only on what changes the trained model or its evaluation (mmscale/identity.py)."""
+"""Run ids depend only on what changes the trained model or its evaluation (mmscale/config.py)."""
 
 import json
 import os
@@ -8,7 +8,6 @@ import ml_collections
 import pytest
 
 from mmscale import config as config_lib
-from mmscale import identity
 from mmscale.errors import UserError
 from mmscale.train.workdir import prepare_workdir
 
@@ -29,14 +28,14 @@ def _readme_not_hashed() -> list[str]:
 
 
 def test_readme_lists_exactly_the_keys_left_out_of_the_hash():
-  assert _readme_not_hashed() == list(identity.NOT_HASHED)
+  assert _readme_not_hashed() == list(config_lib.NOT_HASHED)
 
 
 def test_the_hashed_and_unhashed_keys_are_pinned():
-  keys = {identity.pattern(k) for k in identity.flatten(config_lib.base_config().to_dict())}
-  assert set(identity.HASHED) <= keys  # A key dropped from the base config is a visible change.
-  assert not [k for k in identity.HASHED if not identity.is_hashed(k)]
-  assert identity.NOT_HASHED == (
+  keys = {config_lib.pattern(k) for k in config_lib.flatten(config_lib.base_config().to_dict())}
+  assert set(config_lib.HASHED) <= keys  # A key dropped from the base config is a visible change.
+  assert not [k for k in config_lib.HASHED if not config_lib.is_hashed(k)]
+  assert config_lib.NOT_HASHED == (
       "run.*", "train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
       "train.save_steps", "data.data_dir", "data.num_threads", "data.prefetch",
       "data.cache_examples", "mesh.*", "model.remat", "model.attention_impl",
@@ -87,7 +86,7 @@ def test_a_key_the_base_config_gains_later_keeps_old_ids(monkeypatch):
     return c
 
   monkeypatch.setattr(config_lib, "base_config", upgraded)
-  identity.defaults.cache_clear()
+  config_lib.hash_defaults.cache_clear()
   try:
     new = _base()
     assert new.train.new_feature == "off"
@@ -95,7 +94,7 @@ def test_a_key_the_base_config_gains_later_keeps_old_ids(monkeypatch):
     new.train.new_feature = "on"
     assert config_lib.run_id(new) != before  # Set to something else: a different run.
   finally:
-    identity.defaults.cache_clear()
+    config_lib.hash_defaults.cache_clear()
 
 
 def test_an_older_config_lacking_a_key_hashes_as_its_default():
@@ -141,7 +140,7 @@ def test_a_finished_sweep_rerun_with_a_presentation_change_starts_nothing(tmp_pa
 
 
 def _legacy_id(spec: dict) -> str:
-  """The id as mmscale wrote it before mmscale/identity.py: a hash of every key."""
+  """The id as mmscale wrote it before the run-identity rules: a hash of every key."""
   import hashlib
   d = json.loads(json.dumps(spec["config"]))
   if d["train"].get("init_from"):
@@ -186,3 +185,13 @@ def test_a_constant_lr_run_keeps_its_id_when_it_grows():
   assert config_lib.run_id(a) == config_lib.run_id(b)
   a.train.schedule = b.train.schedule = "wsd"  # A cool-down's shape depends on the length.
   assert config_lib.run_id(a) != config_lib.run_id(b)
+
+
+def test_filling_new_defaults_into_an_old_spec_keeps_its_id():
+  from mmscale.sweep import runner
+  d = _base().to_dict()
+  del d["model"]["qk_norm"], d["train"]["dtype"]  # A spec written before these keys existed.
+  old = ml_collections.ConfigDict(d)
+  added, filled = runner.fill_new_defaults(old)
+  assert sorted(added) == ["model.qk_norm", "train.dtype"]
+  assert config_lib.run_id(filled) == config_lib.run_id(old)
