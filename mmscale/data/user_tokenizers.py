@@ -18,16 +18,25 @@ from mmscale.data.tokenizers import N_SPECIAL
 
 
 def bytes_per_token(begins, ends, n_bytes: int) -> np.ndarray:
-  """Raw bytes of each token from its byte span [begin, end) in the original text."""
-  out = np.zeros(len(ends), np.float32)
-  covered = 0
-  for i, (b, e) in enumerate(zip(begins, ends)):
-    e = min(max(int(e), int(b)), n_bytes)
-    if e > covered:
-      out[i] = e - covered
-      covered = e
-  if len(out):
-    out[-1] += n_bytes - covered
+  """Raw bytes of each token from its byte span [begin, end) in the original text: the bytes up
+  to its end not covered by an earlier token."""
+  if not len(ends):
+    return np.zeros(0, np.float32)
+  e = np.minimum(np.maximum(np.asarray(ends, np.int64), np.asarray(begins, np.int64)), n_bytes)
+  covered = np.maximum.accumulate(e)
+  out = np.maximum(e - np.concatenate([[0], covered[:-1]]), 0).astype(np.float32)
+  out[-1] += n_bytes - covered[-1]
+  return out
+
+
+def char_to_byte(text: str) -> np.ndarray | None:
+  """UTF-8 byte offset of each character position 0..len(text) (None for ASCII: the same)."""
+  if text.isascii():
+    return None
+  cp = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+  width = 1 + (cp >= 0x80) + (cp >= 0x800) + (cp >= 0x10000)
+  out = np.zeros(len(cp) + 1, np.int64)
+  np.cumsum(width, out=out[1:])
   return out
 
 
@@ -38,13 +47,27 @@ class SentencePieceTokenizer:
     import sentencepiece as spm  # pylint: disable=g-import-not-at-top
     self.path = str(path)
     self._sp = spm.SentencePieceProcessor(model_proto=epath.Path(path).read_bytes())
-    self.vocab_size = N_SPECIAL + self._sp.get_piece_size()
+    n = self._sp.get_piece_size()
+    self.vocab_size = N_SPECIAL + n
+    # Bytes each piece spells ("▁" is a space, <0xAB> one byte); -1: unknown (<unk>, controls).
+    self._piece_bytes = np.array(
+        [1 if self._sp.is_byte(i) else -1 if self._sp.is_unknown(i) or self._sp.is_control(i)
+         else len(self._sp.id_to_piece(i).replace("▁", " ").encode()) for i in range(n)],
+        np.int64)
 
   def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-    pieces = self._sp.encode(text, return_type="proto").pieces  # Byte offsets.
+    n_bytes = len(text.encode())
+    ids = np.asarray(self._sp.encode(text), np.int64)
+    raw = self._piece_bytes[ids]
+    if len(ids) and raw.min() >= 0:
+      extra = int(raw.sum()) - n_bytes  # 1 when the model adds a dummy-prefix space.
+      if extra == 0 or (extra == 1 and raw[0] >= 1 and not text.startswith(" ")):
+        raw[0] -= extra
+        return (ids + N_SPECIAL).astype(np.int32), raw.astype(np.float32)
+    # Normalised or unknown text: the byte offsets of each piece in the original string.
+    pieces = self._sp.encode(text, return_type="proto").pieces
     ids = np.fromiter((p.id for p in pieces), np.int32, len(pieces)) + N_SPECIAL
-    raw = bytes_per_token([p.begin for p in pieces], [p.end for p in pieces], len(text.encode()))
-    return ids, raw
+    return ids, bytes_per_token([p.begin for p in pieces], [p.end for p in pieces], n_bytes)
 
   def decode(self, ids) -> str:
     return self._sp.decode([int(i) - N_SPECIAL for i in ids if int(i) >= N_SPECIAL])
@@ -63,11 +86,7 @@ class HfJsonTokenizer:
     enc = self._tok.encode(text, add_special_tokens=False)
     ids = np.asarray(enc.ids, np.int32) + N_SPECIAL
     # Offsets are character positions in the original string: map them to UTF-8 byte positions.
-    if text.isascii():
-      to_byte = None
-    else:
-      to_byte = np.zeros(len(text) + 1, np.int64)
-      np.cumsum([len(ch.encode()) for ch in text], out=to_byte[1:])
+    to_byte = char_to_byte(text)
     offs = np.asarray(enc.offsets, np.int64).reshape(-1, 2)
     if to_byte is not None:
       offs = to_byte[offs]

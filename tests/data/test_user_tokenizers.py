@@ -3,6 +3,9 @@ normalisation) and a Qwen-style byte-level BPE tokenizer.json, both trained here
 text (GIMP manual pages and Tux Paint captions). Ids move past mmscale's markers, the vocabulary
 follows the tokenizer, and each text's raw byte counts sum to its UTF-8 length."""
 
+import io
+
+import numpy as np
 import pytest
 
 from mmscale.data import config as data_config
@@ -92,3 +95,30 @@ def test_bad_tokenizer_files_are_one_line_config_errors(tmp_path):
   assert "\n" not in str(e.value)
   with pytest.raises(ConfigError, match="config.data.tokenizer='words': must be one of 'byte', 'bpe'"):
     data_config.validate(make_config(tokenizer="words"))
+
+
+def test_sentencepiece_fast_path_matches_the_byte_offsets(sp_model, shipped, tmp_path):
+  """Per-piece byte lengths (the fast path) count the same bytes as the proto's
+  offsets; a model that normalises text (NFKC, collapsed spaces) falls back to the offsets and
+  still counts every raw byte once."""
+  tok = user_tokenizers.load(str(sp_model))
+  for text in HARD + lab_tokenizers.shipped_texts(shipped)[:30]:
+    ids, raw = tok.encode(text)
+    pieces = tok._sp.encode(text, return_type="proto").pieces  # pylint: disable=protected-access
+    assert ids.tolist() == [p.id + tokenizers.N_SPECIAL for p in pieces]
+    want = user_tokenizers.bytes_per_token([p.begin for p in pieces], [p.end for p in pieces],
+                                           len(text.encode()))
+    # The same bytes up to every piece boundary; inside a run of byte-fallback pieces (one
+    # character spelled as bytes) the fast path gives each piece 1, the offsets give the last all.
+    at = [i for i, p in enumerate(pieces) if not tok._sp.is_byte(p.id)]  # pylint: disable=protected-access
+    assert np.cumsum(raw)[at].tolist() == np.cumsum(want)[at].tolist(), text
+    assert raw.sum() == want.sum() == len(text.encode())
+  import sentencepiece as spm
+  buf = io.BytesIO()
+  spm.SentencePieceTrainer.train(  # Defaults: nmt_nfkc, extra whitespace removed.
+      sentence_iterator=iter(lab_tokenizers.shipped_texts(shipped)), model_writer=buf,
+      vocab_size=400, hard_vocab_limit=False, minloglevel=2)
+  (tmp_path / "nfkc.model").write_bytes(buf.getvalue())
+  nfkc = user_tokenizers.load(str(tmp_path / "nfkc.model"))
+  for text in HARD:
+    assert nfkc.encode(text)[1].sum() == len(text.encode()), text
