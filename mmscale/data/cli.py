@@ -27,7 +27,7 @@ flags.DEFINE_integer("sequences", 10_000, "stats: packed sequences to draw", fla
 flags.DEFINE_bool("json", False, "stats: print JSON instead of a table", flag_values=FLAGS)
 flags.DEFINE_integer("process_index", 0, "stats: process whose share to draw", flag_values=FLAGS)
 flags.DEFINE_integer("process_count", 1, "stats: number of processes", flag_values=FLAGS)
-flags.DEFINE_string("source", None, "convert: webdataset, parquet or obelics", flag_values=FLAGS)
+flags.DEFINE_string("source", None, "convert: webdataset, parquet, obelics or hf", flag_values=FLAGS)
 flags.DEFINE_string("path", None, "convert: folder of <split>-*.tar|parquet shards, or a glob with "
                     "{split}", flag_values=FLAGS)
 flags.DEFINE_string("name", None, "convert: the corpus folder under --out (stream('corpus', NAME))",

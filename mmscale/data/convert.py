@@ -1,5 +1,6 @@
-"""`mmscale data convert`: a user's WebDataset / Parquet / OBELICS shards -> mmscale's ArrayRecord
-shards (the schema of records.py) and a manifest entry, the fastest path for repeated training.
+"""`mmscale data convert`: a user's WebDataset / Parquet / OBELICS shards (or a Hugging Face dataset
+saved to disk) -> mmscale's ArrayRecord shards (the schema of records.py) and a manifest entry,
+the fastest path for repeated training.
 
   OUT/NAME/<split>-k-of-n.array_record   one record per readable document, in source order
   OUT/manifest.json  {NAME: {"source", "path", "fields", "licence", "examples": {split: n},
@@ -22,7 +23,7 @@ from mmscale.data import records, sources
 from mmscale.data.corpora import prepare
 from mmscale.errors import ConfigError, UserError
 
-KINDS = ("webdataset", "parquet", "obelics")
+KINDS = ("webdataset", "parquet", "obelics", "hf")
 
 
 def _open(source, path, fields, name, splits):
@@ -30,6 +31,9 @@ def _open(source, path, fields, name, splits):
   c.data.streams = {name: data_config.stream(source, path=path, fields=fields)}
   docs = {}
   for split in splits:
+    if source == "hf":  # A save_to_disk folder: hf.HfDocs names what is wrong with it.
+      docs[split] = sources.make_docs(c, name, split)
+      continue
     if not data_config.shard_paths(path, split, data_config.SHARD_EXT[source]):
       raise UserError(f"--path={path}: no {data_config.SHARD_EXT[source]} shards for split "
                       f"{split!r} (expected {split}-*.{data_config.SHARD_EXT[source]} or a glob with {{split}})")

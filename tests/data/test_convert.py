@@ -67,7 +67,7 @@ def test_convert_reads_back_the_same_documents(tmp_path, user_data, kind, sub, c
 
 @pytest.mark.parametrize("args,message", [
     ([], "mmscale data convert needs --source"),
-    (["--source=zip", "--path={p}/wds", "--name=x"], "--source='zip': must be one of webdataset, parquet, obelics"),
+    (["--source=zip", "--path={p}/wds", "--name=x"], "--source='zip': must be one of webdataset, parquet, obelics, hf"),
     (["--source=webdataset", "--path={p}/nowhere", "--name=x"], "no tar shards for split 'train'"),
     (["--source=webdataset", "--path={p}/wds", "--name=x", "--splits=train,test"],
      "no tar shards for split 'test'"),

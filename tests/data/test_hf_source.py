@@ -69,3 +69,16 @@ def test_missing_column_split_and_folder_are_one_line(saved, tmp_path):
     sources.make_docs(_config(tmp_path / "empty"), "hf", "train")
   with pytest.raises(Exception, match="no saved Hugging Face dataset for split 'train'"):
     data_config.validate(_config(tmp_path / "nowhere"))
+
+
+def test_convert_a_saved_dataset(saved, tmp_path):
+  from mmscale import cli as mm_cli
+  root, pairs = saved
+  assert mm_cli.run(["mmscale", "data", "convert", "--source=hf", f"--path={root / 'dd'}",
+                     f"--out={tmp_path}", "--name=tux"]) == 0
+  c = make_config(data_dir=str(tmp_path))
+  c.data.streams = {"tux": data_config.stream("corpus", "tux")}
+  docs = sources.make_docs(c, "tux", "validation")
+  assert len(docs) == len(pairs["validation"])
+  np.testing.assert_array_equal(docs[1][0][1], pairs["validation"][1][0])
+  assert docs[1][1] == ("text", pairs["validation"][1][1])
