@@ -227,7 +227,8 @@ def summary(root: str, run_id: str):
 
 
 def status(root: str, run_id: str) -> str:
-  """pending | running | preempted | done | diverged | failed (claims decide "running")."""
+  """pending | running | preempted | done | diverged | failed | blocked (claims decide "running";
+  "blocked": a branch whose trunk diverged before the branch's starting checkpoint)."""
   from mmscale.sweep import claims  # Avoids an import cycle.
 
   s = summary(root, run_id) or {}
@@ -237,6 +238,11 @@ def status(root: str, run_id: str) -> str:
     return "running"
   if s.get("status") == "failed" or os.path.exists(os.path.join(run_dir(root, run_id), ERROR_FILE)):
     return "failed"
+  spec = _read_json(os.path.join(run_dir(root, run_id), RUN_FILE)) or {}
+  trunk = spec.get("depends_on")
+  if (trunk and (summary(root, trunk) or {}).get("status") == "diverged"
+      and not checkpoint_ready(root, trunk, int(spec.get("depends_step", 0)))):
+    return "blocked"
   if s.get("status") == "preempted":
     return "preempted"
   return "pending"

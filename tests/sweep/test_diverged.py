@@ -135,3 +135,21 @@ def test_report_names_the_runs_it_left_out(tmp_path):
   assert f"report: {note}" in r.stdout.splitlines()
   assert "9 finished runs" in r.stdout
   assert f"not drawn or fitted: {note}" in open(tmp_path / "report" / "index.html").read()
+
+
+@pytest.mark.slow
+def test_branches_a_diverged_trunk_never_reached_are_blocked(tmp_path):
+  root = str(tmp_path)
+  r = run(sweep_cmd(root, "cooldown", 1), FAKE_DIVERGE="fake_s32_trunk")
+  assert r.returncode == 1, r.stderr[-2000:]  # Not every run could be done.
+  status = _status(root)
+  trunk = next(k for k in status if k.startswith("fake_s32_trunk"))
+  assert status[trunk]["status"] == "diverged"
+  branches = {k: v for k, v in status.items() if k.startswith("fake_s32_C")}
+  ready = {k: os.path.isdir(os.path.join(root, trunk, "checkpoints",
+                                          str(json.load(open(os.path.join(root, k, "run.json")))[
+                                              "depends_step"]))) for k in branches}
+  assert sorted(ready.values()) == [False, True, True]  # The last branch point was never reached.
+  for k, v in branches.items():
+    assert v["status"] == ("done" if ready[k] else "blocked"), (k, v)
+  assert all(v["status"] == "done" for k, v in status.items() if "s16" in k)
