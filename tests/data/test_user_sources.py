@@ -160,3 +160,26 @@ def test_read_threads_give_the_same_batches(user_data):
     y = next(it)
     for k in x:
       np.testing.assert_array_equal(x[k], y[k], err_msg=k)
+
+
+def test_readme_study_example_draws_batches(user_data, tmp_path):
+  """The README's experiments/my_data.py, pointed at these shards and a tokenizer trained here."""
+  import os
+  from mmscale import config as mm_config
+  from tests.data import lab_tokenizers
+  root, _, shipped = user_data
+  tok = lab_tokenizers.sentencepiece(shipped, tmp_path / "lab.model")
+  with open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8") as f:
+    readme = f.read()
+  code = readme[readme.index("# experiments/my_data.py"):]
+  code = code[:code.index("```")]
+  for old, new in (("/data/laion", root / "wds"), ("/data/cc", root / "pq"),
+                   ("/data/obelics", root / "ob"), ("/models/llama/tokenizer.model", tok)):
+    assert old in code
+    code = code.replace(old, str(new))
+  ns = {}
+  exec(compile(code, "README.md", "exec"), ns)  # pylint: disable=exec-used
+  c = mm_config.resolve(ns["get_config"]())
+  b = next(pipeline.make_train_iterator(c))
+  assert b["patches"].shape == (c.data.batch_size, c.data.seq_len, 3 * 14 * 14)
+  assert (b["modality"] == 1).any() and b["tokens"].max() >= tokenizers.N_SPECIAL
