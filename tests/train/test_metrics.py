@@ -242,3 +242,9 @@ def test_a_training_run_writes_events_equal_to_its_records_and_prints_each_eval(
   assert [l.split(":")[0] for l in evals] == ["eval step 0", "eval step 3", "eval step 6"]
   final = next(r for r in records if r["kind"] == "eval" and r["step"] == 6)
   assert f"text {final['val']['text']['loss']:.4f}" in evals[-1]
+  # Not a terminal: plain progress lines, the last step's once (a tqdm bar drew it twice here,
+  # with two different losses).
+  last = [r for r in records if r["kind"] == "train"][-1]
+  assert [l for l in err.splitlines() if l.startswith("step 6/6")] == [
+      l for l in err.splitlines() if l.startswith(f"step 6/6  loss {last['loss']:.4f}  ")]
+  assert len([l for l in err.splitlines() if l.startswith("step 6/6")]) == 1 and "\r" not in err
