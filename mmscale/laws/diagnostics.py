@@ -98,6 +98,28 @@ def bracket_check(vertices) -> dict:
   return out
 
 
+def frontier_check(fit, N, D, L, C, frontier_points) -> dict:
+  """The law should pass near the best runs: a law that misses every run on the compute frontier (the
+  lower convex hull of loss against compute) describes the others but not the ones that matter."""
+  N, D, L, C = (np.asarray(v, np.float64) for v in (N, D, L, C))
+  with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+    r = np.log(L) - np.log(fit["E"] + fit["A"] / N ** fit["alpha"] + fit["B"] / D ** fit["beta"])
+  pts = np.asarray(frontier_points or [], np.float64).reshape(-1, 2)
+  on = np.zeros(L.size, bool)
+  for c, l in pts:
+    on |= np.isclose(C, c, rtol=1e-9) & np.isclose(L, l, rtol=1e-12)
+  if on.sum() < 2 or not np.isfinite(r).all():
+    return _check("frontier", np.isfinite(r).all(), f"{int(on.sum())} frontier runs: not checked",
+                  "the law's prediction is not finite at some runs.")
+  tol = float(np.clip(3.0 * np.median(np.abs(r)), 0.01, 0.05))  # 1-5 % of the loss, by the fit's own scatter
+  miss = np.abs(r[on])
+  return _check("frontier", bool((miss <= tol).any()),
+                f"law within {tol:.3g} (log loss) of {int((miss <= tol).sum())} of {int(on.sum())} frontier runs "
+                f"(closest {miss.min():.3g})",
+                "the law misses every run on the compute frontier: look for diverged or under-trained runs "
+                "there, or fit the architectures separately (--group_by).")
+
+
 def ridge_checks(boot, fit) -> list[dict]:
   """A-alpha and B-beta ridges from the bootstrap samples (needs >= 3 finite replicates)."""
   s = boot.get("samples") or {}
@@ -129,11 +151,13 @@ def degenerate_check(boot) -> dict:
                 "budgets so every resample keeps several of each.")
 
 
-def check_fit(fit, N, D, L, vertices=None, boot=None) -> dict:
+def check_fit(fit, N, D, L, vertices=None, boot=None, C=None) -> dict:
   """The diagnostics block: {"ok", "failed": [names], "warnings": [names], "checks": [...]}."""
   grid = [v for v in vertices or [] if "n_opt" in v or "edge" in v]
   checks = [floor_check(fit, L), exponent_check(fit, N, D), coverage_check(N, D, len(grid) if grid else None),
             bracket_check(vertices)]
+  if C is not None and fit.get("frontier"):
+    checks.append(frontier_check(fit, N, D, L, C, fit["frontier"].get("points")))
   if boot:
     checks += ridge_checks(boot, fit)
     checks.append(degenerate_check(boot))

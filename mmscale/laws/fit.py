@@ -62,7 +62,7 @@ def _one(table, law, n_boot, seed, heldout, tied=False, isoflop_window=None) -> 
   if skipped:
     out["skipped"] = skipped
   out["diagnostics"] = diagnostics.check_fit(out, N, D, L, isoflop.budget_vertices(rows, window=isoflop_window),
-                                             out.get("bootstrap"))
+                                             out.get("bootstrap"), C)
   return out
 
 

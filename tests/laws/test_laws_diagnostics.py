@@ -91,7 +91,10 @@ def test_ridge_from_bootstrap_samples():
 
 def test_epoch_fit_passes_its_checks(fit240, epoch240):
   N, D, L = epoch240
-  diag = diagnostics.check_fit(fit240, N, D, L, isoflop.budget_vertices({"params": N, "tokens": D, "loss": L}))
+  t = {"params": N, "tokens": D, "loss": L}
+  fit = dict(fit240, frontier=isoflop.frontier(t))
+  diag = diagnostics.check_fit(fit, N, D, L, isoflop.budget_vertices(t), C=6 * N * D)
+  assert "frontier" in [c["name"] for c in diag["checks"]]
   assert diag["ok"], diagnostics.verdict_lines(diag)
 
 
@@ -112,3 +115,14 @@ def test_three_sizes_with_bootstrap_is_flagged_not_a_crash(tmp_path, capsys):
 @pytest.mark.parametrize("bad", [[], [{"budget": 1e18, "reason": "1 model sizes (< 3)"}]])
 def test_bracket_not_applicable(bad):
   assert diagnostics.bracket_check(bad)["ok"]
+
+
+def test_law_that_misses_every_frontier_run_is_flagged():
+  N, D, L, C = *_points(), None
+  C = 6 * N * D
+  points = isoflop.frontier({"params": N, "tokens": D, "loss": L})["points"]
+  assert diagnostics.frontier_check(TRUE, N, D, L, C, points)["ok"]
+  off = dict(TRUE, E=TRUE["E"] * 1.5)  # 0.9 above every run: > 5 % of even the highest loss (7.4)
+  c = diagnostics.frontier_check(off, N, D, L, C, points)
+  assert not c["ok"] and c["detail"].startswith(f"law within 0.05 (log loss) of 0 of {len(points)} frontier runs")
+  assert "fit the architectures separately" in c["fix"]
