@@ -71,7 +71,7 @@ def shipped():
       mod = CORPORA[name]
       try:
         out[name] = mod.convert(mod.fetch(PACKAGES), 60)
-      except (packages.InstallError, OSError) as e:
+      except (packages.InstallError, OSError, ValueError) as e:
         warnings.warn(f"{name}: {e}; procedural stand-in used")
         out[name] = {k: v[:60] for k, v in prepare.stand_in(mod.TASK).items()}
   return out
