@@ -92,7 +92,7 @@ def _user_tokenizer(path: str):
       raise ConfigError("data.tokenizer", path, "no such file; use 'byte', 'bpe', a SentencePiece "
                         ".model file or a Hugging Face tokenizer.json")
     try:
-      _CACHE[path] = user_tokenizers.load(path)
+      _CACHE[path] = user_tokenizers.load(path, N_SPECIAL)
     except Exception as e:  # A file of the wrong kind: one line naming it.
       raise ConfigError("data.tokenizer", path, f"cannot be loaded: {type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}") from e

@@ -2,19 +2,20 @@
 Qwen-style byte-level BPE), named by `config.data.tokenizer = "PATH.model" | "PATH.json"`.
 
 mmscale's special ids (tokenizers.SPECIALS: pad, bos, eos, image and audio markers) keep ids
-0..7, and the tokenizer's own ids move up by N_SPECIAL, so the markers never collide with any of
-its ids (its own special tokens included) and the vocabulary is the tokenizer's plus 8.
+0..7, and the tokenizer's own ids move up by their count (`n_special`, given by tokenizers.py),
+so the markers never collide with any of its ids (its own special tokens included) and the
+vocabulary is the tokenizer's plus 8.
 
 Bits per raw byte stay exact: each token is given the bytes of the input text it newly covers
 (from the tokenizer's offsets into the original string, before any normalisation), plus any
 bytes skipped before it (a dropped space, a normalised-away character); bytes after the last
 token go to the last token. The counts of a text therefore sum to len(text.encode("utf-8")).
+SentencePiece takes a faster path when its pieces spell the text byte for byte (identity
+normalisation, byte fallback): each piece's own byte length.
 """
 
 import numpy as np
 from etils import epath
-
-from mmscale.data.tokenizers import N_SPECIAL
 
 
 def bytes_per_token(begins, ends, n_bytes: int) -> np.ndarray:
@@ -43,12 +44,12 @@ def char_to_byte(text: str) -> np.ndarray | None:
 class SentencePieceTokenizer:
   name = "sentencepiece"
 
-  def __init__(self, path):
+  def __init__(self, path, n_special: int):
     import sentencepiece as spm  # pylint: disable=g-import-not-at-top
-    self.path = str(path)
+    self.path, self.n_special = str(path), n_special
     self._sp = spm.SentencePieceProcessor(model_proto=epath.Path(path).read_bytes())
     n = self._sp.get_piece_size()
-    self.vocab_size = N_SPECIAL + n
+    self.vocab_size = self.n_special + n
     # Bytes each piece spells ("▁" is a space, <0xAB> one byte); -1: unknown (<unk>, controls).
     self._piece_bytes = np.array(
         [1 if self._sp.is_byte(i) else -1 if self._sp.is_unknown(i) or self._sp.is_control(i)
@@ -63,28 +64,28 @@ class SentencePieceTokenizer:
       extra = int(raw.sum()) - n_bytes  # 1 when the model adds a dummy-prefix space.
       if extra == 0 or (extra == 1 and raw[0] >= 1 and not text.startswith(" ")):
         raw[0] -= extra
-        return (ids + N_SPECIAL).astype(np.int32), raw.astype(np.float32)
+        return (ids + self.n_special).astype(np.int32), raw.astype(np.float32)
     # Normalised or unknown text: the byte offsets of each piece in the original string.
     pieces = self._sp.encode(text, return_type="proto").pieces
-    ids = np.fromiter((p.id for p in pieces), np.int32, len(pieces)) + N_SPECIAL
+    ids = np.fromiter((p.id for p in pieces), np.int32, len(pieces)) + self.n_special
     return ids, bytes_per_token([p.begin for p in pieces], [p.end for p in pieces], n_bytes)
 
   def decode(self, ids) -> str:
-    return self._sp.decode([int(i) - N_SPECIAL for i in ids if int(i) >= N_SPECIAL])
+    return self._sp.decode([int(i) - self.n_special for i in ids if int(i) >= self.n_special])
 
 
 class HfJsonTokenizer:
   name = "tokenizer.json"
 
-  def __init__(self, path):
+  def __init__(self, path, n_special: int):
     import tokenizers  # pylint: disable=g-import-not-at-top
-    self.path = str(path)
+    self.path, self.n_special = str(path), n_special
     self._tok = tokenizers.Tokenizer.from_str(epath.Path(path).read_text())
-    self.vocab_size = N_SPECIAL + self._tok.get_vocab_size(with_added_tokens=True)
+    self.vocab_size = self.n_special + self._tok.get_vocab_size(with_added_tokens=True)
 
   def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
     enc = self._tok.encode(text, add_special_tokens=False)
-    ids = np.asarray(enc.ids, np.int32) + N_SPECIAL
+    ids = np.asarray(enc.ids, np.int32) + self.n_special
     # Offsets are character positions in the original string: map them to UTF-8 byte positions.
     to_byte = char_to_byte(text)
     offs = np.asarray(enc.offsets, np.int64).reshape(-1, 2)
@@ -93,9 +94,10 @@ class HfJsonTokenizer:
     return ids, bytes_per_token(offs[:, 0], offs[:, 1], len(text.encode()))
 
   def decode(self, ids) -> str:
-    return self._tok.decode([int(i) - N_SPECIAL for i in ids if int(i) >= N_SPECIAL],
+    return self._tok.decode([int(i) - self.n_special for i in ids if int(i) >= self.n_special],
                             skip_special_tokens=False)
 
 
-def load(path: str):
-  return SentencePieceTokenizer(path) if str(path).endswith(".model") else HfJsonTokenizer(path)
+def load(path: str, n_special: int):
+  cls = SentencePieceTokenizer if str(path).endswith(".model") else HfJsonTokenizer
+  return cls(path, n_special)

@@ -101,7 +101,7 @@ def test_sentencepiece_fast_path_matches_the_byte_offsets(sp_model, shipped, tmp
   """Per-piece byte lengths (the fast path) count the same bytes as the proto's
   offsets; a model that normalises text (NFKC, collapsed spaces) falls back to the offsets and
   still counts every raw byte once."""
-  tok = user_tokenizers.load(str(sp_model))
+  tok = user_tokenizers.load(str(sp_model), tokenizers.N_SPECIAL)
   for text in HARD + lab_tokenizers.shipped_texts(shipped)[:30]:
     ids, raw = tok.encode(text)
     pieces = tok._sp.encode(text, return_type="proto").pieces  # pylint: disable=protected-access
@@ -119,6 +119,6 @@ def test_sentencepiece_fast_path_matches_the_byte_offsets(sp_model, shipped, tmp
       sentence_iterator=iter(lab_tokenizers.shipped_texts(shipped)), model_writer=buf,
       vocab_size=400, hard_vocab_limit=False, minloglevel=2)
   (tmp_path / "nfkc.model").write_bytes(buf.getvalue())
-  nfkc = user_tokenizers.load(str(tmp_path / "nfkc.model"))
+  nfkc = user_tokenizers.load(str(tmp_path / "nfkc.model"), tokenizers.N_SPECIAL)
   for text in HARD:
     assert nfkc.encode(text)[1].sum() == len(text.encode()), text
