@@ -21,14 +21,16 @@ import time
 
 from absl import flags
 
+from mmscale import outputs
 from mmscale.errors import UserError
 from mmscale.flagparse import parse_flags
 
 FLAGS = flags.FlagValues()
 _OUT = flags.DEFINE_string("out", "demo_out", "Folder for the data, the sweep, the table, the fit and the report.",
                            flag_values=FLAGS)
-_WORKERS = flags.DEFINE_integer("workers", 2, "Local sweep workers.", flag_values=FLAGS)
-_BOOTSTRAP = flags.DEFINE_integer("bootstrap", 50, "Bootstrap replicates per architecture.", flag_values=FLAGS)
+_WORKERS = flags.DEFINE_integer("workers", 2, "Local sweep workers.", lower_bound=1, flag_values=FLAGS)
+_BOOTSTRAP = flags.DEFINE_integer("bootstrap", 50, "Bootstrap replicates per architecture.", lower_bound=0,
+                                  flag_values=FLAGS)
 _STUDY = flags.DEFINE_string("study", "experiments/demo.py", "Study file.", flag_values=FLAGS)
 
 
@@ -71,6 +73,10 @@ def headline(out: str) -> list[str]:
 
 def main(argv: list[str]) -> int:
   parse_flags(FLAGS, argv)
+  # Checked before the first stage: the data preparation takes minutes and writes into --out.
+  if not os.path.isfile(_STUDY.value):
+    raise UserError(f"--study={_STUDY.value}: no such study file")
+  outputs.check_dir("out", _OUT.value)
   out = os.path.abspath(_OUT.value)
   data = os.path.join(out, "data")
   os.makedirs(out, exist_ok=True)

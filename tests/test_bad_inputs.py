@@ -190,6 +190,11 @@ CASES = [
     ("data stats {TINY} --sequences=0", "--sequences=0: must be a positive integer"),
     ("data stats {TINY} --process_count=0", "need 0 <= process_index < process_count"),
     ("data bogus", "usage: mmscale data prepare"),
+    # demo: checked before its first stage prepares data for minutes.
+    ("demo --workers=0 --out={w}/demo", "--workers=0: 0 is not a positive integer"),
+    ("demo --bootstrap=-1 --out={w}/demo", "--bootstrap=-1: -1 is not a non-negative integer"),
+    ("demo --study={w}/nope.py --out={w}/demo", "--study={w}/nope.py: no such study file"),
+    ("demo --out={w}/a_file", "--out={w}/a_file: is a file; give a folder"),
     ("trian", "unknown command 'trian' (did you mean 'train'? commands: train, sweep, "),
 ]
 
