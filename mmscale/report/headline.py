@@ -107,7 +107,7 @@ def _vertex(x, y):
   return -c1 / (2 * c2) if c2 > 0 else None
 
 
-def _data_exponent(budgets, log_n_opt, flops):
+def _data_exponent(log_n_opt, flops):
   """b of D_opt ∝ C^b with D_opt = C / (6 N_opt): a least-squares slope in log-log."""
   log_c = np.log(flops)
   log_d = log_c - np.log(6.0) - np.asarray(log_n_opt)
@@ -134,7 +134,7 @@ def isoflop_exponents(runs, arch="early_dense", n=1000, seed=0) -> dict:
     verts = [_vertex(xi, yi) for xi, yi in zip(x, y)]
     if any(v is None for v in verts):
       return {"error": f"{arch}: the {m} loss has no IsoFLOP valley at some budget (parabola opens downwards)"}
-    fits[m + "_b"] = _data_exponent(budgets, verts, flops)
+    fits[m + "_b"] = _data_exponent(verts, flops)
     fits[m + "_n_opt"] = [float(np.exp(v)) for v in verts]
   rng = np.random.default_rng(seed)
   # Residuals rescaled for the 3 fitted coefficients per budget, drawn per budget by position so a
@@ -150,7 +150,7 @@ def isoflop_exponents(runs, arch="early_dense", n=1000, seed=0) -> dict:
         verts.append(_vertex(xi, fi + scale * ri[d]))
       if any(v is None for v in verts):
         break
-      bs[m] = _data_exponent(budgets, verts, flops)
+      bs[m] = _data_exponent(verts, flops)
     if len(bs) < len(MODALITIES):
       degenerate += 1
       continue
@@ -207,6 +207,10 @@ def answers(table) -> dict:
     mean, lo, hi = bootstrap_mean([d for _, _, d in cells])
     out[q] = {"effect": mean, "lo": lo, "hi": hi, "cells": len(cells)}
     if q == "early_vs_late":  # "better at small N": the gap at the smallest and largest decoder.
+      # Realised compute of late over early in the same cells: the grid counts early fusion's FLOPs
+      # per position (padding included), late fusion's on its measured non-pad share.
+      by = {(r["arch"], r["size"], r["budget"]): r["flops"] for r in runs}
+      out[q]["compute_ratio"] = float(np.mean([by[(b, s, c)] / by[(a, s, c)] for s, c, _ in cells]))
       sizes = [s for s, _, _ in cells]
       for edge, size in (("smallest", sizes[0]), ("largest", sizes[-1])):
         d = [v for s, _, v in cells if s == size]
@@ -251,7 +255,8 @@ def _detail(q: str, a: dict) -> str:
   if q == "bits_per_byte":
     return (f"  (mean bpb: image {a['mean_bpb']['image']:.3f}, text {a['mean_bpb']['text']:.3f}; "
             f"{a['cells']} runs; comparable = within a factor {2 ** MARGIN_LOG2:g})")
-  text = f"  ({a['cells']} cells)"
+  text = f"  ({a['cells']} cells" + (f"; realised compute late/early {a['compute_ratio']:.3f})"
+                                     if "compute_ratio" in a else ")")
   for edge in ("smallest", "largest"):
     if a.get(edge):
       e = a[edge]
