@@ -87,6 +87,9 @@ def summary(result) -> str:
       h = f["heldout"]
       extra += f"  held-out ({h['n_test']} pts): MSE {h['mse']:.3g} R2 {_num(h['r2'])} MAE {h['mae_pct']:.2f}%"
     if result["law"] == "mixed_modal":
+      from mmscale.laws import diagnostics
+      for m, u in f.get("unimodal", {}).items():
+        lines += [f"  {m} law: {line}" for line in diagnostics.verdict_lines(u.get("diagnostics"))]
       for pair, p in f["interaction"].items():
         shares = ", ".join(f"N={r['params']:.0e}: {r['share']:.2f}" for r in p["share_vs_size"][::3])
         lines.append(f"  {pair}: C={p['C']:.4g} ({'synergy' if p['synergy'] else 'competition'}) "

@@ -15,6 +15,7 @@ import numpy as np
 
 from mmscale.errors import UserError
 from mmscale.laws import chinchilla
+from mmscale.laws import diagnostics
 from mmscale.laws import table as tbl
 
 
@@ -58,4 +59,5 @@ def fit(table, loss_col=None) -> dict:
     raise UserError(f"compression-normalised law: {int((d <= 0).sum())} rows have no raw bytes")
   out = chinchilla.fit(table["params"], d, table[col])
   out.update({"law": "compression", "loss_column": col, "tokens_per_byte": ratios})
+  out["diagnostics"] = diagnostics.check_fit(out, table["params"], d, table[col])
   return out

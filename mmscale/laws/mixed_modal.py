@@ -14,6 +14,7 @@ import scipy.optimize
 
 from mmscale.errors import UserError
 from mmscale.laws import chinchilla
+from mmscale.laws import diagnostics
 from mmscale.laws import generic
 from mmscale.laws import table as tbl
 
@@ -64,6 +65,7 @@ def unimodal(table, m, others=(), loss_col=None) -> dict:
   tbl.require(sub, ("params", col), f"unimodal law ({m})")
   out = chinchilla.fit(sub["params"], _tokens(sub, m), sub[col])
   out.update({"law": "unimodal", "modality": m, "loss_column": col})
+  out["diagnostics"] = diagnostics.check_fit(out, sub["params"], _tokens(sub, m), sub[col])
   return out
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from mmscale.errors import UserError
 from mmscale.laws import chinchilla
+from mmscale.laws import diagnostics
 from mmscale.laws import generic
 from mmscale.laws import table as tbl
 
@@ -52,6 +53,8 @@ def fit(table, interaction=False) -> dict:
          "objective": r["objective"], "grad_norm": r["grad_norm"], "n_points": r["n_points"]}
   if interaction:
     out.update({"K": float(np.exp(r["k"])), "delta": r["delta"], "gamma": r["gamma"]})
+  # The dense part of the law (E, A/N^alpha, B/D^beta) has the same failure modes as a Chinchilla fit.
+  out["diagnostics"] = diagnostics.check_fit(out, N, D, L)
   return out
 
 

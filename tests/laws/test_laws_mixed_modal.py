@@ -124,6 +124,7 @@ def test_sparsity_law_and_moe_vs_dense():
   assert all(r["gain"] > 0 for r in rows)
   pairs = sparsity.matched_pairs(t)
   assert len(pairs) == 45 and all(p["gain"] > 0 for p in pairs)
+  assert f["diagnostics"]["ok"] and {c["name"] for c in f["diagnostics"]["checks"]} >= {"irreducible_loss", "exponents"}
 
 
 def test_sparsity_needs_both_kinds():
@@ -152,6 +153,7 @@ def test_compression_normalised_data():
   f = compression.fit(t)
   assert f["loss_column"] == "bpb"
   assert f["alpha"] == pytest.approx(0.3, abs=0.01) and f["beta"] == pytest.approx(0.3, abs=0.01)
+  assert f["diagnostics"]["ok"], f["diagnostics"]
   with pytest.raises(UserError, match="bytes_<modality>"):
     compression.fit({"params": N, "loss": t["bpb"]})
 
@@ -165,6 +167,7 @@ def test_fit_all_mixed_modal_and_sparsity_json(tmp_path):
   json.dumps(res)
   assert "synergy" in cli.summary(res)
   assert sorted(res["unimodal"]) == ["image", "text"]
+  assert all("diagnostics" in u for u in res["unimodal"].values())
   pair = res["interaction"]["text+image"]
   assert pair["synergy"] and len(pair["share_vs_size"]) == 7
   sp = fit_lib.fit_all(_sparse_table(), law="sparsity")
