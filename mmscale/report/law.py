@@ -23,10 +23,17 @@ def loss(fit, n, d):
 def allocation(fit) -> tuple:
   """(a, b, G) of the closed-form optimum, from the fit's own fields or its coefficients."""
   al, be = fit["alpha"], fit["beta"]
+  if not has_optimum(fit):  # a degenerate law (an exponent <= 0): no allocation, and no complex powers
+    return float("nan"), float("nan"), float("nan")
   a = fit.get("a", be / (al + be))
   b = fit.get("b", al / (al + be))
   g = fit.get("G") or (al * fit["A"] / (be * fit["B"])) ** (1.0 / (al + be))
   return a, b, g
+
+
+def has_optimum(fit) -> bool:
+  return all(isinstance(fit.get(k), (int, float)) and np.isfinite(fit[k]) and fit[k] > 0
+             for k in ("A", "B", "alpha", "beta"))
 
 
 def optimum(fit, c):
@@ -48,7 +55,8 @@ def bootstrap_samples(fit) -> list:
   if isinstance(samples, dict):  # columns {k: [..]} -> rows
     keys = [k for k in PARAMS if k in samples]
     samples = [dict(zip(keys, vals)) for vals in zip(*(samples[k] for k in keys))]
-  return [s for s in samples if has_law(s)]
+  # Degenerate replicates (an exponent <= 0; counted in the fit's diagnostics) have no optimum to band.
+  return [s for s in samples if has_law(s) and has_optimum(s)]
 
 
 def ci95(fit, key):

@@ -31,3 +31,15 @@ def test_broken_law_is_flagged_in_table_and_figures(tmp_path):
   assert law.unreliable_title(bad) == "moe\nUNRELIABLE FIT (irreducible_loss, exponents)"
   assert law.unreliable_title(good) == "moe"
   assert not np.isnan(law.allocation(good.fit)[0])
+
+
+def test_degenerate_bootstrap_replicates_do_not_break_the_bands():
+  """report --bootstrap died on a replicate with beta < 0 ((negative) ** (1/s) is complex)."""
+  good = [dict(TRUE, alpha=TRUE["alpha"] + 0.01 * k) for k in range(6)]
+  samples = {k: [s[k] for s in good] + [v] for k, v in (("E", 1.8), ("A", 400.0), ("B", 2000.0),
+                                                       ("alpha", 0.3), ("beta", -0.2))}
+  fit = dict(TRUE, bootstrap={"samples": samples})
+  assert len(law.bootstrap_samples(fit)) == 6
+  (nlo, nhi), _, how = optimal.band(fit, np.geomspace(1e18, 1e22, 5))
+  assert np.all(np.isfinite(nlo)) and np.all(nlo <= nhi) and how.startswith("bootstrap 95 % band (6 fits)")
+  assert all(np.isnan(law.allocation(dict(TRUE, beta=-0.2))))
