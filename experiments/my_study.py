@@ -1,4 +1,4 @@
-"""The README's "Define a study" example: dense vs MoE early fusion, 2 budgets x 3 sizes, on CPU.
+"""The README's "Define a study" example: an IsoFLOP grid of 3 budgets x 4 widths, on CPU.
 
 Command:   mmscale sweep --config=experiments/my_study.py --root=runs/my_study --workers=2
 Hardware:  2 CPU cores, no accelerator.
@@ -20,10 +20,9 @@ def get_config(arg=""):
 
 def get_grid(arg=""):
   return {
-      "budgets": (1.5e10, 3e10),                          # FLOPs (or budget_range=(lo, hi, num))
-      "sizes": {"w16": {"model.width": 16}, "w24": {"model.width": 24},
-                "w32": {"model.width": 32}},
-      "axes": {"ffn": {"dense": {}, "moe": {"model.ffn": "moe"}}},   # crossed with the grid
+      "budgets": (1e10, 2e10, 4e10),                      # FLOPs (or budget_range=(lo, hi, num))
+      "sizes": {f"w{w}": {"model.width": w} for w in (8, 12, 16, 24)},   # width at fixed depth
+      # "axes": {"ffn": {"dense": {}, "moe": {"model.ffn": "moe"}}},   # crossed with the grid
       "lr_rule": lambda params: 3e-3 * (2e4 / params) ** 0.5,
       "flops": "6N",                                      # C = 6ND, or an exact per-token count
       "min_steps": 20, "tokens_per_param": (1, 1000),     # infeasible cells are dropped with a note
