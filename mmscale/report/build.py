@@ -46,12 +46,9 @@ def _fit(points, bootstrap, seed, heldout, progress, label):
     return None
   t0 = time.time()
   try:
-    fit = fit_all(points, law="chinchilla", seed=seed, heldout=heldout)
-    if bootstrap:
-      # The laws' own bootstrap, called here to keep its per-resample fits (fit_all drops them),
-      # which give the exact pointwise band on N_opt(C), D_opt(C).
-      fit["bootstrap"] = laws_api.get("bootstrap")(
-          points["params"], points["tokens"], points["loss"], bootstrap, seed=seed)
+    # fit_all keeps the per-resample fits (the exact band on N_opt(C), D_opt(C)) and checks them in its
+    # diagnostics (ridges, degenerate replicates), which a bootstrap attached afterwards would miss.
+    fit = fit_all(points, law="chinchilla", seed=seed, heldout=heldout, bootstrap=bootstrap)
   except UserError as e:
     progress(f"report: {label}: cannot fit ({e})")
     return None
