@@ -287,10 +287,11 @@ def _train(config, workdir) -> dict:
           "loss": last_loss, "grad_norm": float(last["grad_norm"]),
           "lr": t.lr(until), "wall_time": meta["train_time"]})
 
+  first_step = step
   with jax.set_mesh(t.mesh):
     while step < steps:
-      if preemption.requested():  # Signalled before the first step (compiling, initial eval).
-        status = "preempted"
+      if step == first_step and preemption.requested():  # Signalled while building or evaluating:
+        status = "preempted"  # nothing new to save. Later signals save at the end of their step.
         break
       ckpt.raise_failed_save()  # A background save that failed (disk full) stops the run now.
       batch = t.device_batch(next(t.data))
