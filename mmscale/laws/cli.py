@@ -12,7 +12,6 @@ a failed check is printed as "!! UNRELIABLE FIT" with the reason and the data th
 import json
 
 from absl import flags
-from etils import epath
 
 from mmscale import outputs
 from mmscale.errors import UserError
@@ -58,6 +57,8 @@ def main(argv: list[str]) -> int:
   result = fit_lib.to_jsonable(result)
   print(summary(result))
   if FLAGS.json:
+    from etils import epath  # here: --help should not pay for importing it
+
     path = epath.Path(FLAGS.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
