@@ -26,11 +26,9 @@ SKIP = {
 }
 # Tiny overrides: (regex the command must match, flags appended or (old, new) replacements).
 TINY = [
-    (r"mmscale train .*experiments/tiny\.py",
-     ["--config.train.steps=4", "--config.train.warmup_steps=1"]),
-    (r"mmscale train .*experiments/nmm\.py",
-     ["--config.train.steps=4", "--config.train.warmup_steps=1"]),
-    (r"--sequences 10000", [("--sequences 10000", "--sequences 300")]),
+    (r"mmscale train ", [(re.compile(r" --config\.train\.steps=\d+"), ""),
+                         "--config.train.steps=4", "--config.train.warmup_steps=1"]),
+    (r"--sequences \d+", [(re.compile(r"--sequences \d+"), "--sequences 300")]),
     (r"--bootstrap=\d+", [(re.compile(r"--bootstrap=\d+"), "--bootstrap=4")]),
     (r"--launcher=slurm", ["--dry-run"]),  # No cluster here; tests/sweep/test_slurm.py has one.
     (r"mmscale\.sweep\.golden --update", [(" --update", "")]),  # Check, never rewrite, the dumps.

@@ -1,0 +1,50 @@
+"""With the real trainer: an extended trunk continues from its last checkpoint and ends exactly
+where a trunk trained to the larger budget from scratch ends (CPU training is bit-reproducible)."""
+
+import json
+import os
+import sys
+
+import pytest
+
+from sweep_helpers import HERE, run
+
+pytestmark = pytest.mark.slow
+STUDY = os.path.join(HERE, "real_grow_study.py")
+
+
+def _sweep(root, arg=""):
+  r = run([sys.executable, "-m", "mmscale", "sweep", f"--config={STUDY}:{arg}" if arg else
+           f"--config={STUDY}", f"--root={root}", "--poll_s=0.2"], timeout=1200)
+  assert r.returncode == 0, r.stderr[-3000:]
+  return r
+
+
+def _records(root, run_id):
+  with open(os.path.join(root, run_id, "records.jsonl")) as f:
+    return [json.loads(line) for line in f]
+
+
+def test_extended_trunk_matches_a_trunk_trained_to_the_larger_budget(tmp_path):
+  grown, fresh = str(tmp_path / "grown"), str(tmp_path / "fresh")
+  _sweep(grown)
+  (trunk,) = [n for n in os.listdir(grown) if "_trunk-" in n]
+  branches = sorted(n for n in os.listdir(grown) if "_C" in n)
+  kept = {b: os.path.getmtime(os.path.join(grown, b, "summary.json")) for b in branches}
+  old_steps = json.load(open(os.path.join(grown, trunk, "run.json")))["steps"]
+
+  r = _sweep(grown, "bigger")
+  assert f"trunk {trunk}: extended from {old_steps}" in r.stdout
+  for b, mtime in kept.items():  # The branches of the old budgets were not run again.
+    assert os.path.getmtime(os.path.join(grown, b, "summary.json")) == mtime
+  _sweep(fresh, "bigger")
+  assert sorted(os.listdir(fresh)) == sorted(os.listdir(grown))  # Same ids: the trunk kept its id.
+
+  def train_losses(root):
+    return {r["step"]: r["loss"] for r in _records(root, trunk) if r["kind"] == "train"}
+
+  a, b = train_losses(grown), train_losses(fresh)
+  assert max(a) > old_steps and set(a) == set(b)
+  assert a == b  # Continued from its checkpoint, bit for bit the run trained in one go.
+  summary = json.load(open(os.path.join(grown, trunk, "summary.json")))
+  assert summary["status"] == "done" and summary["step"] > old_steps
