@@ -108,3 +108,26 @@ def test_missing_architecture_is_named_not_guessed(tmp_path):
   ans = hl.answers(t)
   assert ans["early_vs_late"]["verdict"] == "not measured"
   assert "late_dense" in ans["early_vs_late"]["error"]
+
+
+def test_question_panels_draw_valleys_and_frontiers(tmp_path):
+  import types
+
+  from etils import epath
+
+  from mmscale.report import questions, style
+  ctx = types.SimpleNamespace(table=make_table(), out_dir=epath.Path(tmp_path), convention="C=6ND")
+  (section,) = questions.draw(ctx)
+  assert section.images == ["questions_valleys", "questions_frontiers"] and not section.notes
+  assert (tmp_path / "questions_valleys.png").stat().st_size > 10_000
+  no_image = make_table()
+  del no_image["loss_image"]
+  ctx.table = no_image
+  (section,) = questions.draw(ctx)
+  assert section.images == ["questions_frontiers"]
+  assert "text and image losses are needed" in section.notes[0]
+  ctx.table = {k: v for k, v in no_image.items() if k != "arch"}
+  assert questions.draw(ctx) == []  # Another study's report has no such section, drawn or skipped.
+  ctx.table = {**no_image, "arch": np.array(["other"] * len(no_image["arch"]))}
+  with pytest.raises(style.CannotDraw, match="no early_dense"):
+    questions.draw(ctx)

@@ -14,7 +14,7 @@ from etils import epath
 from mmscale.errors import UserError
 from mmscale.laws import table as laws_table
 from mmscale.report import (coefficients, compare, curves, experts, frontier, isoflop, laws_api,
-                            optimal, page, panels, parametric, style)
+                            optimal, page, panels, parametric, questions, style)
 from mmscale.report import table as tbl
 from mmscale.report.context import Context, Study
 
@@ -25,7 +25,8 @@ FAMILIES = [
     ("Predicted against observed", parametric.draw_predicted),
     ("Fitted coefficients", coefficients.draw), ("Per validation source", panels.draw_sources),
     ("Per modality", panels.draw_modalities), ("Architecture and mixture comparisons", compare.draw),
-    ("MoE expert specialization", experts.draw), ("Training curves", curves.draw),
+    ("MoE expert specialization", experts.draw), ("The demo's questions", questions.draw),
+    ("Training curves", curves.draw),
 ]
 
 
