@@ -68,7 +68,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.vq_iters = 20  # k-means iterations when fitting the VQ codebook.
   # Rematerialisation of each scanned layer in the backward pass: one of REMAT. Chosen by
   # benchmarks/bench_memory.py (benchmarks/RESULTS.md "Memory").
-  c.remat = "none"
+  c.remat = "full"
   # Attention kernel: "" / "xla" (XLA, dense mask) | "cudnn" (GPU, dense mask as bias) | "pallas"
   # (flash kernel on the mask's per-query intervals: Triton on GPU, interpreted on CPU).
   c.attention_impl = ""
