@@ -6,6 +6,9 @@ Every source is random access (`len`, `[i]`), so Grain can shuffle, shard and mi
   tfds         tfds.data_source(name, split) with a field mapping (optional dependency)
   webdataset   tar shards of KEY.jpg|png + KEY.txt|json samples (mmscale/data/webdataset.py)
   parquet      one document per row; obelics: interleaved rows (mmscale/data/parquet.py)
+  hf           a Hugging Face dataset saved to disk (mmscale/data/hf.py, optional dependency)
+A document that cannot be read raises records.CorruptRecord (BadExample: with a reason);
+TokenizedSource counts and skips it.
 """
 
 import threading
