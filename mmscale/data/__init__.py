@@ -1,2 +1,4 @@
-"""Data: sources (procedural, ArrayRecord shards, TFDS, prepared corpora), tokenizers, packing,
-Grain mixing of modality streams, and the train/eval pipeline (see pipeline.py)."""
+"""Data: sources (procedural, ArrayRecord shards, TFDS, prepared corpora, WebDataset tar, Parquet,
+OBELICS rows, Hugging Face datasets), tokenizers (byte, BPE, SentencePiece, tokenizer.json),
+augmentation, packing, Grain mixing of modality streams, and the train/eval pipeline (see
+pipeline.py)."""
