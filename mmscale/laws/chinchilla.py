@@ -167,17 +167,22 @@ def fit_many(N, D, L, weights, *, starts=None, delta=DELTA, n_polish=4, tied=Fal
   sub = (N[cols], D[cols], L[cols])
   Ws = W[:, cols]
   owner = np.repeat(np.arange(R), S)
-  screen = lbfgs.minimize(make_objective(*sub, delta, Ws, np.float32, owner, tied), np.tile(starts, (R, 1)),
-                          max_iter=screen_iter, gtol=gtol, ftol=ftol)
+  x0 = np.tile(starts, (R, 1))
+  vg_screen = make_objective(*sub, delta, Ws, np.float32, owner, tied)
+  if screen_iter:
+    screen = lbfgs.minimize(vg_screen, x0, max_iter=screen_iter, gtol=gtol, ftol=ftol)
+    screen_x, screen_f = screen.x, screen.f
+  else:  # scores only: no optimiser state per start (R x 4,500 of them for a bootstrap)
+    screen_x, screen_f = x0, vg_screen(x0, np.arange(x0.shape[0]))[0]
   sel = []
   for r in range(R):
-    f = screen.f[r * S:(r + 1) * S]
+    f = screen_f[r * S:(r + 1) * S]
     order = np.argsort(np.where(np.isfinite(f), f, np.inf))
     sel += [r * S + i for i in order[:keep] if np.isfinite(f[i])]
     if not np.isfinite(f).any():
       raise UserError("chinchilla: the objective is not finite at any start (check the table's values)")
   sel = np.array(sel)
-  batch = lbfgs.minimize(make_objective(*sub, delta, Ws, np.float32, owner[sel], tied), screen.x[sel],
+  batch = lbfgs.minimize(make_objective(*sub, delta, Ws, np.float32, owner[sel], tied), screen_x[sel],
                          max_iter=max_iter, gtol=gtol, ftol=ftol)
   f64 = make_objective(*sub, delta, Ws, np.float64, owner[sel], tied)(batch.x)[0]
   cand = []
