@@ -37,22 +37,10 @@ def enable_compilation_cache() -> None:
 
 
 def check_run_inputs(config, workdir: str) -> None:
-  """What the run will read besides its config, checked before the workdir is created: the
-  workdir's own config.json (it decides resume or refusal) and a branch's trunk checkpoint."""
-  import json
-
+  """A branch's trunk checkpoint, checked before the workdir is created (check_workdir has
+  checked the workdir's own config.json)."""
   from mmscale.errors import UserError
 
-  existing = os.path.join(workdir, "config.json")
-  if os.path.isfile(existing):
-    try:
-      with open(existing, encoding="utf-8") as f:
-        ok = isinstance(json.load(f), dict)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-      ok = False
-    if not ok:
-      raise UserError(f"--workdir={workdir}: its config.json is not a JSON object, so it is not a "
-                      "run directory mmscale wrote; use a new workdir")
   trunk = str(config.train.get("init_from", "") or "")
   resuming = os.path.isdir(os.path.join(workdir, "checkpoints"))
   if trunk and "://" not in trunk and not resuming:

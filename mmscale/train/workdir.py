@@ -11,9 +11,20 @@ from mmscale.train.records import write_json_atomic
 
 
 def check_workdir(workdir) -> str:
+  """The workdir's absolute path, if it is new or a run directory whose config.json reads."""
   workdir = os.path.abspath(os.fspath(workdir))
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise UserError(f"--workdir={workdir}: is a file; must be a directory (new or of this run)")
+  existing = os.path.join(workdir, "config.json")
+  if os.path.isfile(existing):
+    try:
+      with open(existing, encoding="utf-8") as f:
+        ok = isinstance(json.load(f), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+      ok = False
+    if not ok:
+      raise UserError(f"--workdir={workdir}: its config.json is not a JSON object, so it is not a "
+                      "run directory mmscale wrote; use a new workdir")
   return workdir
 
 
