@@ -75,8 +75,12 @@ def parse_flags(flag_values: flags.FlagValues, argv: list[str]) -> list[str]:
     delattr(flag_values, name)
   saved, sys.argv = sys.argv, list(argv)
   try:
-    return flag_values(list(argv))
+    rest = flag_values(list(argv))
   except flags.Error as e:
     raise UserError(one_line(str(e))) from e
   finally:
     sys.argv = saved
+  if len(rest) > 1:  # No command takes positional arguments: a stray word is a mistyped flag.
+    raise UserError(f"unexpected argument {rest[1]!r}: flags are written --name=value "
+                    f"(mmscale {argv[0]} --help lists them)")
+  return rest
