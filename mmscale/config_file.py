@@ -46,6 +46,8 @@ def load(flag: str, spec: str):
       raise UserError(f"{where}: the file defines no get_config(arg) function")
     try:
       config = get_config(*arg)
+    except UserError as e:  # The study's own one-line message (a bad argument): as it is.
+      raise UserError(f"flag {where}: {e}") from None
     except Exception as e:  # pylint: disable=broad-except
       raise UserError(f"flag {where}: {describe(e, path)}") from None
   finally:

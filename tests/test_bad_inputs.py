@@ -118,6 +118,8 @@ CASES = [
     ("train --config={w}/returns_none.py --workdir={w}/r", "get_config returned NoneType, not an ml_collections"),
     ("train --config={w}/nope.py --workdir={w}/r", "--config={w}/nope.py: no such config file"),
     ("train {TINY}:bogus=1 --workdir={w}/r", "unknown argument 'bogus' (allowed: steps=N)"),
+    ("train --config=experiments/nmm.py:size=zz --workdir={w}/r",
+     "flag --config=experiments/nmm.py:size=zz: experiments/nmm.py: unknown size 'zz' (allowed: t1,"),
     ("train --config={w}/latin1_config.py --workdir={w}/r", "latin1_config.py: cannot read it ('utf-8' codec"),
     ("train --workdir={w}/r", "--config is required"),
     ("train {TINY}", "--workdir is required"),
