@@ -7,6 +7,7 @@ stderr and exit code 2; an internal error keeps its traceback.
 
 import difflib
 import importlib
+import os
 import signal
 import sys
 
@@ -91,4 +92,10 @@ def main() -> None:
     allocator.reexec()  # Before anything else starts: tcmalloc halves XLA:CPU's step (see allocator).
   if train:
     preemption.install()  # Unblocks them: one that arrived meanwhile is delivered now.
-  sys.exit(run(sys.argv))
+  try:
+    code = run(sys.argv)
+    sys.stdout.flush()
+  except BrokenPipeError:  # `mmscale sweep --help | head`: the reader left; not an error of ours.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own recipe.
+    code = 141  # What a shell reports for a writer stopped by SIGPIPE.
+  sys.exit(code)

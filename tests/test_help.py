@@ -76,3 +76,11 @@ def test_help_starts_in_under_a_second_of_cpu():
     assert r.returncode == 0 and "flags:" in r.stdout, r.stderr
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert cpu <= 1.0, (call, cpu)
+
+
+def test_help_piped_into_head_is_quiet():
+  """`mmscale sweep --help | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+  r = subprocess.run(f"{sys.executable} -m mmscale sweep --help | head -1", shell=True, cwd=ROOT,
+                     capture_output=True, text=True, timeout=60)
+  assert r.stdout.startswith("mmscale sweep: ") and r.stdout.count("\n") == 1
+  assert r.stderr == "", r.stderr
