@@ -91,6 +91,7 @@ def budget_vertices(table, budget_column=None, window=None) -> list[dict]:
       out.append({"budget": c, "reason": f"lowest loss at the {edge} size tried", "edge": edge,
                   "size": float(np.exp(x[i]))})
       continue
+    near = (x[i - 1], x[i + 1])  # the sizes beside the lowest loss: a quadratic's vertex should be between
     if window is not None:
       lo = min(max(0, i - window // 2), max(0, x.size - window))
       x, y, xd = x[lo:lo + window], y[lo:lo + window], xd[lo:lo + window]
@@ -101,7 +102,7 @@ def budget_vertices(table, budget_column=None, window=None) -> list[dict]:
     ln_opt = -p1 / (2 * p2)
     k_d, c_d = np.polyfit(x, xd, 1)  # along one budget, log D is (near) linear in log N
     out.append({"budget": c, "n_opt": float(np.exp(ln_opt)), "d_opt": float(np.exp(k_d * ln_opt + c_d)),
-                "parabola": [float(p2), float(p1), float(p0)],
+                "parabola": [float(p2), float(p1), float(p0)], "skewed": bool(not near[0] <= ln_opt <= near[1]),
                 "d_opt_from": "runs' tokens" if has_tokens else "budget / (6 N)"})
   return out
 
