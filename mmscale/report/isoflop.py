@@ -73,7 +73,7 @@ def draw(ctx):
     ax.set_title(f"{study.label}" + (f"  (N_opt ∝ C^{exp:.3f})" if isinstance(exp, float) else ""))
     ax.legend(loc="upper right", ncol=1 if len(ub) < 7 else 2)
     for c in ((study.fit or {}).get("diagnostics") or {}).get("checks", []):
-      if c["name"] == "bracketed" and c.get("level") != "ok":
+      if c["name"] in ("bracketed", "parabola") and c.get("level") != "ok":
         notes.append(f"{study.label}: {'UNRELIABLE' if c['level'] == 'fail' else 'warning'}: {c['detail']}. "
                      f"Fix: {c['fix']}")
     if not drawn and "error" not in iso:
