@@ -45,7 +45,8 @@ def test_subcommand_help_is_split():
   assert set(module.HELP_FLAGS["status"]) == {"root", "json"}
   assert "slurm_args" in module.HELP_FLAGS["sweep"] and "json" not in module.HELP_FLAGS["sweep"]
   data = importlib.import_module("mmscale.data.cli")
-  assert set().union(*(data.HELP_FLAGS[f"data {s}"] for s in ("prepare", "stats", "convert"))) == set(data.FLAGS)
+  own = {n for n in data.FLAGS if not n.startswith("config.")}  # Not overrides an earlier parse left.
+  assert set().union(*(data.HELP_FLAGS[f"data {s}"] for s in ("prepare", "stats", "convert"))) == own
 
 
 def test_help_for_an_unknown_subcommand_is_one_line(capsys):
