@@ -305,7 +305,8 @@ def _train(config, workdir) -> dict:
         if diverged:
           break
       pending.append(metrics)
-      scheduled = step in evals or step in saves or bool(every and step % every == 0)
+      save = step in saves or bool(every and step % every == 0)
+      scheduled = save or step in evals
       stop = preemption.requested()
       if step % config.train.log_every == 0 or scheduled or stop or step == steps:
         if scheduled or stop or step == steps:
@@ -314,7 +315,7 @@ def _train(config, workdir) -> dict:
         else:
           deferred = (step, pending)
         pending = []
-      if not diverged and (scheduled or stop) and not bool(_all_finite(params)):
+      if not diverged and (save or stop) and not bool(_all_finite(params)):
         # Finite metrics so far, yet the last update overflowed: not a state to save either.
         diverged = (step, f"parameters are not finite after step {step}")
       if diverged:
@@ -330,7 +331,7 @@ def _train(config, workdir) -> dict:
         if primary:
           append(record)
         progress.eval(step, val)
-      if scheduled or stop:
+      if save or stop:
         meta["step"] = step
         ckpt.save(step, {"params": params, "opt_state": opt_state}, t.data.get_state(), meta)
       if stop and step < steps:

@@ -243,3 +243,14 @@ def test_full_disk_during_a_save_is_one_line_and_leaves_the_records_intact(tmp_p
   assert _steps(workdir) == [50]
   subprocess.run(_sparse(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
   assert _records(workdir) == _records(sparse_reference)
+
+
+@pytest.mark.slow
+def test_evaluations_are_not_saves(tmp_path):
+  workdir = tmp_path / "run"
+  subprocess.run(_cmd(workdir, "--config.train.eval_points=5", "--config.train.checkpoint_every=0",
+                      "--config.train.keep_checkpoints=9"),
+                 cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
+  evals = [json.loads(l)["step"] for l in open(workdir / "records.jsonl")
+           if json.loads(l)["kind"] == "eval"]
+  assert evals == [5, 10, 14, 19, 24] and _steps(workdir) == [24]
