@@ -32,6 +32,9 @@ def parse(text: str, source: str, key: str) -> list[tuple[str, tuple[str, ...]]]
     out.append((kind.strip(), alts))
   if not out:
     raise ConfigError(f"{key}.fields", text, "must name at least one part")
+  if source != "webdataset" and any(len(alts) > 1 for _, alts in out):
+    raise ConfigError(f"{key}.fields", text, "must name one column per part ('|' alternatives "
+                      "are for WebDataset member extensions)")
   if source == "obelics" and sorted(k for k, _ in out) != ["image", "text"]:
     raise ConfigError(f"{key}.fields", text, "an OBELICS stream needs text=COLUMN,image=COLUMN")
   return out

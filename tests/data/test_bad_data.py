@@ -132,3 +132,12 @@ def test_not_a_tar_and_bad_fields_are_one_line_errors(tmp_path):
   with pytest.raises(ConfigError, match="produces audio, which is not in data.modalities"):
     data_config.validate(c)
   assert os.path.exists(tmp_path / "train-0.tar")
+
+
+def test_column_sources_take_one_column_per_part():
+  from mmscale.data import fields
+  from mmscale.errors import ConfigError
+  assert fields.parse("image=jpg|png,text=txt", "webdataset", "k") == [("image", ("jpg", "png")),
+                                                                      ("text", ("txt",))]
+  with pytest.raises(ConfigError, match="must name one column per part"):
+    fields.parse("image=img|image,text=caption", "parquet", "data.streams.pq")
