@@ -12,7 +12,6 @@ _spec.loader.exec_module(nmm)
 def get_config(arg=""):
   c = nmm.get_config(arg)
   c.run.name = "budget"
-  c.model.vocab_size = 256
   return c
 
 
