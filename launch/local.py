@@ -14,7 +14,7 @@ from mmscale.sweep import worker as worker_lib
 
 def worker_command(root: str, manifest: str, train_fn: str, retry_failed: bool = False,
                    poll_s: float = 2.0, claim_timeout_s: float = claims.STALE_AFTER_S) -> list[str]:
-  return [sys.executable, "-m", "mmscale.sweep.worker", f"--root={root}", f"--manifest={manifest}",
+  return [sys.executable, "-m", "mmscale.sweep.worker_process", f"--root={root}", f"--manifest={manifest}",
           f"--train_fn={train_fn}", f"--retry_failed={int(retry_failed)}", f"--poll_s={poll_s}",
           f"--stale_after_s={claim_timeout_s}"]
 

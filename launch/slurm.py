@@ -28,17 +28,6 @@ from mmscale.sweep import registry
 from mmscale.sweep import worker as worker_lib
 
 
-def _exited(pid: int) -> bool:
-  """Whether a child has exited, without reaping it (the worker's Popen.wait still owns that).
-
-  Used from a signal handler that may interrupt Popen.wait, whose lock is not re-entrant.
-  """
-  try:
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-  except ChildProcessError:
-    return True
-
-
 class SweepTask:
   """The callable submitit runs in each array task (pickled by submitit, holds only plain data)."""
 
@@ -76,26 +65,15 @@ class SweepTask:
                                        retry_failed=self.retry_failed,
                                        stale_after_s=self.claim_timeout_s, **kw)
     # SIGTERM reaches the run directly from SLURM; the worker only has to stop starting new ones.
-    signal.signal(signal.SIGTERM, lambda s, f: self._worker._stop.set())
+    signal.signal(signal.SIGTERM, lambda s, f: self._worker.stop_starting())
     return self._worker.run()
 
   def checkpoint(self, *args, **kwargs):
     """Called by submitit on the preemption/time-limit signal: stop the run cleanly, requeue."""
     import submitit
 
-    w = self._worker
-    if w is not None:
-      w._stop.set()
-      child = w._child
-      if child is not None:
-        try:
-          child.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-          pass
-        while not _exited(child.pid):
-          time.sleep(0.2)
-      if getattr(w, "_claim", None) is not None:
-        w._claim.release()
+    if self._worker is not None:
+      self._worker.checkpoint_now()
     logging.info("sweep task checkpointed; requeueing")
     return submitit.helpers.DelayedSubmission(SweepTask(self.root, self.manifest, self.train_fn,
                                                         self.retry_failed, self.poll_s,

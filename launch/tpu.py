@@ -26,7 +26,7 @@ def worker_shell(root: str, manifest: str, train_fn: str, repo_dir: str, gang: s
   args = [f"--root={root}", f"--manifest={manifest}", f"--train_fn={train_fn}",
           f"--poll_s={poll_s}", f"--retry_failed={int(retry_failed)}", f"--gang={gang}",
           f"--stale_after_s={claim_timeout_s}"]
-  return (f"cd {shlex.quote(repo_dir)} && {python} -m mmscale.sweep.worker "
+  return (f"cd {shlex.quote(repo_dir)} && {python} -m mmscale.sweep.worker_process "
           + " ".join(shlex.quote(a) for a in args) + f" --gang_rank={WORKER_ID}")
 
 

@@ -58,6 +58,9 @@ class Follower:
     self._stop = threading.Event()
     self._child = None
 
+  stop_starting = worker_lib.Worker.stop_starting
+  checkpoint_now = worker_lib.Worker.checkpoint_now
+
   def stop(self, signum: int = signal.SIGTERM) -> None:
     self._stop.set()
     if self._child is not None and self._child.poll() is None:

@@ -11,8 +11,8 @@ A diverged run (exit 3, summary "diverged" with the step and reason) is finished
 The runner process dies with its worker (PR_SET_PDEATHSIG), so a SIGKILLed worker leaves no
 orphan training behind, and its claim goes stale.
 
-  python -m mmscale.sweep.worker --root=DIR --manifest=FILE [--train_fn=mod:fn]
-                                 [--gang=ID --gang_rank=R]   (multi-host, see gang.py)
+  python -m mmscale.sweep.worker_process --root=DIR --manifest=FILE [--train_fn=mod:fn]
+                                         [--gang=ID --gang_rank=R]   (multi-host, gang.py)
 """
 
 import ctypes
@@ -41,6 +41,17 @@ def _die_with_parent():
     pass
 
 
+def exited(pid: int) -> bool:
+  """Whether a child has exited, without reaping it (its Popen.wait still owns that).
+
+  Used from a signal handler that may interrupt Popen.wait, whose lock is not re-entrant.
+  """
+  try:
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+  except ChildProcessError:
+    return True
+
+
 class Worker:
 
   def __init__(self, root: str, run_ids: list[str], *, train_fn: str = runner.DEFAULT_TRAIN_FN,
@@ -67,6 +78,27 @@ class Worker:
     with self._lock:
       if self._child is not None and self._child.poll() is None:
         self._child.send_signal(signum)
+
+  def stop_starting(self) -> None:
+    """The worker finishes what runs and starts nothing new (safe from a signal handler)."""
+    self._stop.set()
+
+  def checkpoint_now(self) -> None:
+    """For a scheduler's preemption hook: the running run gets SIGTERM (it saves and exits
+    "preempted"), this waits for it to exit and releases its claim. Safe from a signal handler
+    that interrupted the worker: it takes no lock and leaves reaping the child to its Popen."""
+    self._stop.set()
+    child = self._child
+    if child is not None:
+      try:
+        child.send_signal(signal.SIGTERM)
+      except ProcessLookupError:
+        pass
+      while not exited(child.pid):
+        time.sleep(0.2)
+    claim = getattr(self, "_claim", None)
+    if claim is not None:
+      claim.release()
 
   def wait_child(self) -> None:
     with self._lock:
@@ -175,30 +207,3 @@ class Worker:
 def read_manifest(path: str) -> dict:
   with open(path) as f:
     return json.load(f)
-
-
-def main(argv: list[str]) -> int:
-  """Flags: --root --manifest [--train_fn --poll_s --retry_failed=0|1 --stale_after_s]
-  [--gang=ID --gang_rank=R]: one process of a multi-host gang (see gang.py)."""
-  args = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--") and "=" in a)
-  root, manifest = args["root"], read_manifest(args["manifest"])
-  train_fn = args.get("train_fn", runner.DEFAULT_TRAIN_FN)
-  poll_s = float(args.get("poll_s", 2.0))
-  kw = dict(train_fn=train_fn, poll_s=poll_s, retry_failed=args.get("retry_failed") == "1",
-            stale_after_s=float(args.get("stale_after_s", claims.STALE_AFTER_S)))
-  if args.get("gang"):
-    from mmscale.sweep import gang
-    if int(args.get("gang_rank", 0)) == 0:
-      w = gang.Leader(root, manifest["run_ids"], args["gang"], **kw)
-    else:
-      w = gang.Follower(root, args["gang"], train_fn=train_fn, poll_s=min(poll_s, 1.0))
-  else:
-    w = Worker(root, manifest["run_ids"], **kw)
-  for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-    signal.signal(sig, lambda s, f: w.stop(signal.SIGTERM if s == signal.SIGINT else s))
-  return w.run()
-
-
-if __name__ == "__main__":
-  logging.use_absl_handler()
-  sys.exit(main(sys.argv))

@@ -22,7 +22,7 @@ def test_tpu_dry_run_prints_the_pod_command(tmp_path):
   assert len(line) == 1
   assert line[0].startswith("gcloud compute tpus tpu-vm ssh pod1 --zone=us-central2-b "
                             "--worker=all --project=p '--command=cd /opt/mmscale && ")
-  assert "-m mmscale.sweep.worker" in line[0] and "--gang=tpu-pod1-" in line[0]
+  assert "-m mmscale.sweep.worker_process" in line[0] and "--gang=tpu-pod1-" in line[0]
   assert "agent-worker-number" in line[0] and not os.path.exists(f"{tmp_path}/r")
   study = load_fake_study()
   assert plan.manifest_path(f"{tmp_path}/r", FAKE_STUDY, study.specs) in line[0]
@@ -71,7 +71,7 @@ def test_gang_followers_run_what_the_leader_runs(tmp_path):
 
   def worker(*extra, rank="0"):
     return subprocess.Popen(
-        [PY, "-m", "mmscale.sweep.worker", f"--root={root}", f"--manifest={manifest}",
+        [PY, "-m", "mmscale.sweep.worker_process", f"--root={root}", f"--manifest={manifest}",
          f"--train_fn={FAKE_TRAIN}", "--poll_s=0.1", *extra], cwd=REPO,
         env=env(MMSCALE_PROCESS_ID=rank, FAKE_STEP_S=0.01), stderr=subprocess.PIPE, text=True)
 

@@ -48,7 +48,7 @@ def _root(root, config):
 
 def _worker(root, manifest, devices, *extra, **env):
   return subprocess.Popen(
-      [sys.executable, "-m", "mmscale.sweep.worker", f"--root={root}", f"--manifest={manifest}",
+      [sys.executable, "-m", "mmscale.sweep.worker_process", f"--root={root}", f"--manifest={manifest}",
        "--poll_s=0.2", *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
       text=True, env=_env(devices, **env))
 
