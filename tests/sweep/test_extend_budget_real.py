@@ -44,7 +44,9 @@ def test_extended_trunk_matches_a_trunk_trained_to_the_larger_budget(tmp_path):
     return {r["step"]: r["loss"] for r in _records(root, trunk) if r["kind"] == "train"}
 
   a, b = train_losses(grown), train_losses(fresh)
-  assert max(a) > old_steps and set(a) == set(b)
-  assert a == b  # Continued from its checkpoint, bit for bit the run trained in one go.
+  # Records are written every log_every steps and at eval points, which follow the run's length.
+  common = set(a) & set(b)
+  assert max(a) == max(b) > old_steps and len(common) >= 5 and max(a) in common
+  assert {s: a[s] for s in common} == {s: b[s] for s in common}  # Bit for bit the one-go run.
   summary = json.load(open(os.path.join(grown, trunk, "summary.json")))
   assert summary["status"] == "done" and summary["step"] > old_steps
