@@ -106,7 +106,7 @@ def test_headline_lines_name_every_question_and_verdict():
 def test_missing_architecture_is_named_not_guessed(tmp_path):
   t = make_table({"early_dense": 0.0, "early_moe": -0.02})
   ans = hl.answers(t)
-  assert ans["early_vs_late"]["verdict"] == "not measured"
+  assert ans["early_vs_late"]["verdict"] == "not resolved at this scale"
   assert "late_dense" in ans["early_vs_late"]["error"]
 
 
@@ -131,3 +131,16 @@ def test_question_panels_draw_valleys_and_frontiers(tmp_path):
   ctx.table = {**no_image, "arch": np.array(["other"] * len(no_image["arch"]))}
   with pytest.raises(style.CannotDraw, match="no early_dense"):
     questions.draw(ctx)
+
+
+def test_data_exponent_has_no_interval_without_valleys_or_residuals():
+  # 3 sizes per budget: the parabolas pass through every point, nothing is left to resample.
+  t = make_table()
+  keep = np.isin(t["size"], ["s2", "s3", "s4"])
+  a = hl.answers(tbl.subset(t, keep))["data_exponent"]
+  assert math.isnan(a["lo"]) and a["verdict"] == "not resolved at this scale"
+  assert any("no residual" in n for n in a["notes"])
+  # Sizes all below the optimum: the lowest loss is at the largest size, N_opt is extrapolated.
+  small = hl.answers(tbl.subset(t, np.isin(t["size"], ["s0", "s1", "s2"])))["data_exponent"]
+  assert small["interior"] == {"text": 0, "image": 0} and small["verdict"] == "not resolved at this scale"
+  assert "95% CI undefined" in "\n".join(hl.lines(hl.answers(tbl.subset(t, keep))))

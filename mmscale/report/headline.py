@@ -122,15 +122,28 @@ def isoflop_exponents(runs, arch="early_dense", n=1000, seed=0) -> dict:
   groups = [g for g in groups if len(g) >= 3]
   if len(groups) < 2:
     return {"error": f"{arch}: needs >= 2 budgets with >= 3 sizes holding text and image losses"}
+  # Approach 2 reads N_opt off a valley: budgets whose lowest loss (in either modality) sits at the
+  # smallest or largest size only extrapolate, so they are left out when >= 2 budgets remain.
+  inner = [all(0 < int(np.argmin([r[f"loss_{m}"] for r in g])) < len(g) - 1 for m in MODALITIES)
+           for g in groups]
+  interior = {m: sum(0 < int(np.argmin([r[f"loss_{m}"] for r in g])) < len(g) - 1 for g in groups)
+              for m in MODALITIES}
+  notes = []
+  if sum(inner) >= 2:
+    groups = [g for g, ok in zip(groups, inner) if ok]
+  else:
+    notes.append(f"no interval: the minimum is at an interior size at {sum(inner)} of {len(groups)} "
+                 "budgets for both modalities (N_opt extrapolated; add sizes)")
+  if all(len(g) == 3 for g in groups):
+    notes.append("no interval: 3 sizes per budget leave the parabolas no residual to resample")
   x = [np.log([r["params"] for r in g]) for g in groups]
   flops = np.array([np.mean([r["flops"] for r in g]) for g in groups])
-  fits, resid, interior = {}, {}, {}
+  fits, resid = {}, {}
   for m in MODALITIES:
     y = [np.array([r[f"loss_{m}"] for r in g]) for g in groups]
     coef = [np.polyfit(xi, yi, 2) for xi, yi in zip(x, y)]
     fits[m] = [np.polyval(c, xi) for c, xi in zip(coef, x)]
     resid[m] = [yi - fi for yi, fi in zip(y, fits[m])]
-    interior[m] = sum(0 < int(np.argmin(yi)) < len(yi) - 1 for yi in y)
     verts = [_vertex(xi, yi) for xi, yi in zip(x, y)]
     if any(v is None for v in verts):
       return {"error": f"{arch}: the {m} loss has no IsoFLOP valley at some budget (parabola opens downwards)"}
@@ -156,9 +169,11 @@ def isoflop_exponents(runs, arch="early_dense", n=1000, seed=0) -> dict:
       continue
     reps.append(bs["image"] - bs["text"])
   effect = fits["image_b"] - fits["text_b"]
-  lo, hi = (np.quantile(reps, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if reps else (float("nan"),) * 2)
+  lo, hi = (np.quantile(reps, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if reps and not notes
+            else (float("nan"),) * 2)
   return {"effect": effect, "lo": float(lo), "hi": float(hi), "b_text": fits["text_b"],
-          "b_image": fits["image_b"], "budgets": len(groups), "interior": interior,
+          "b_image": fits["image_b"], "budgets": len(groups), "interior": interior, "notes": notes,
+          "budgets_sampled": len(budgets),
           "degenerate": degenerate, "replicates": n, "n_opt": {m: fits[m + "_n_opt"] for m in MODALITIES}}
 
 
@@ -227,7 +242,7 @@ def answers(table) -> dict:
     out["bits_per_byte"] = {"error": "needs >= 2 early_dense runs with image and text bits per raw byte"}
   for q, (_, _, sign) in FINDINGS.items():
     a = out[q]
-    a["verdict"] = verdict(a["lo"], a["hi"], sign) if "effect" in a else "not measured"
+    a["verdict"] = verdict(a["lo"], a["hi"], sign) if "effect" in a else "not resolved at this scale"
   return out
 
 
@@ -241,7 +256,9 @@ def lines(ans: dict) -> list[str]:
     if "effect" not in a:
       out.append(f"   measured: not measured ({a['error']})")
     else:
-      out.append(f"   measured: {a['effect']:+.4f}  95% CI [{a['lo']:+.4f}, {a['hi']:+.4f}]" + _detail(q, a))
+      ci = (f"95% CI [{a['lo']:+.4f}, {a['hi']:+.4f}]" if math.isfinite(a["lo"]) and math.isfinite(a["hi"])
+            else "95% CI undefined")
+      out.append(f"   measured: {a['effect']:+.4f}  {ci}" + _detail(q, a))
     out.append(f"   seed:     {finding}")
     out.append(f"   verdict:  {a['verdict']}")
   return out
@@ -249,9 +266,10 @@ def lines(ans: dict) -> list[str]:
 
 def _detail(q: str, a: dict) -> str:
   if q == "data_exponent":
-    inner = ", ".join(f"{m} {a['interior'][m]}/{a['budgets']}" for m in MODALITIES)
-    return (f"  (b_text {a['b_text']:.3f}, b_image {a['b_image']:.3f}; {a['budgets']} budgets, "
-            f"interior minima {inner}; {a['degenerate']}/{a['replicates']} replicates without a valley)")
+    inner = ", ".join(f"{m} {a['interior'][m]}/{a['budgets_sampled']}" for m in MODALITIES)
+    return (f"  (b_text {a['b_text']:.3f}, b_image {a['b_image']:.3f} over {a['budgets']} budgets; "
+            f"interior minima {inner}; {a['degenerate']}/{a['replicates']} replicates without a valley"
+            + "".join(f"; {n}" for n in a["notes"]) + ")")
   if q == "bits_per_byte":
     return (f"  (mean bpb: image {a['mean_bpb']['image']:.3f}, text {a['mean_bpb']['text']:.3f}; "
             f"{a['cells']} runs; comparable = within a factor {2 ** MARGIN_LOG2:g})")
