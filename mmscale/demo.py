@@ -98,7 +98,10 @@ def main(argv: list[str]) -> int:
                     f"--fit={out}/fit.json", f"--out={out}/report"])
   for line in headline(out):
     print(line)
+  total = (time.time() - started, _cpu_seconds() - cpu)
   print("time per stage (wall s / CPU-s of this process and its workers): " + ", ".join(
-      f"{t} {w:.0f}/{c:.0f}" for t, w, c in _TIMES)
-        + f"; total {time.time() - started:.0f}/{_cpu_seconds() - cpu:.0f}")
+      f"{t} {w:.0f}/{c:.0f}" for t, w, c in _TIMES) + f"; total {total[0]:.0f}/{total[1]:.0f}")
+  with open(os.path.join(out, "timings.json"), "w", encoding="utf-8") as f:
+    json.dump({"stages": [{"stage": t, "wall_s": w, "cpu_s": c} for t, w, c in _TIMES],
+               "total_wall_s": total[0], "total_cpu_s": total[1]}, f, indent=1)
   return 0
