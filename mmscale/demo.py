@@ -74,7 +74,7 @@ def headline(out: str) -> list[str]:
 def main(argv: list[str]) -> int:
   parse_flags(FLAGS, argv)
   # Checked before the first stage: the data preparation takes minutes and writes into --out.
-  if not os.path.isfile(_STUDY.value):
+  if not os.path.isfile(_STUDY.value.split(":", 1)[0]):  # FILE.py or FILE.py:arg
     raise UserError(f"--study={_STUDY.value}: no such study file")
   outputs.check_dir("out", _OUT.value)
   out = os.path.abspath(_OUT.value)
