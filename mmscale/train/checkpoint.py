@@ -125,9 +125,19 @@ class RunCheckpoints:
     # The loop keeps mutating its (nested) metadata while the save runs: freeze copies now.
     data_state, meta = copy.deepcopy(data_state), copy.deepcopy(meta)
     self._join()
+    if jax.process_count() > 1:
+      # Orbax's save runs cross-process work (barriers, copies of sharded arrays): beside the next
+      # steps' collectives on another thread, a 2-process gang hung at its first mid-run save.
+      try:
+        self._save(step, snapshot, data_state, meta, wait=False)
+      except Exception as e:  # As a background failure would be reported.
+        self._pending = (step, concurrent.futures.Future())
+        self._pending[1].set_exception(e)
+        self._join()
+      return
     self._pending = (step, self._executor.submit(self._save, step, snapshot, data_state, meta))
 
-  def _save(self, step, state, data_state, meta) -> None:
+  def _save(self, step, state, data_state, meta, wait: bool = True) -> None:
     path = self._data_path(step, jax.process_index())
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_json_atomic(path, data_state)  # Before Orbax commits the step, so a committed step has it.
@@ -135,7 +145,8 @@ class RunCheckpoints:
         state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
     # Waiting here (off the loop's thread) makes a failed commit fail this future, which the loop
     # sees within a step, rather than at the next save.
-    self.manager.wait_until_finished()
+    if wait:
+      self.manager.wait_until_finished()
     self._prune_data_states(keep=(step,))
 
   def _join(self) -> None:

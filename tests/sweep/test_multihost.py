@@ -32,6 +32,7 @@ def _config():
   c.train.log_every = 1
   c.train.eval_points = 2
   c.train.eval_batches = 2
+  c.train.checkpoint_every = 4  # Mid-run saves: from a background thread they hung the gang.
   return config_lib.resolve(c)
 
 
