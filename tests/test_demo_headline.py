@@ -144,3 +144,11 @@ def test_data_exponent_has_no_interval_without_valleys_or_residuals():
   small = hl.answers(tbl.subset(t, np.isin(t["size"], ["s0", "s1", "s2"])))["data_exponent"]
   assert small["interior"] == {"text": 0, "image": 0} and small["verdict"] == "not resolved at this scale"
   assert "95% CI undefined" in "\n".join(hl.lines(hl.answers(tbl.subset(t, keep))))
+
+
+def test_each_exponent_has_its_own_interval_around_it():
+  a = hl.answers(make_table(noise=0.005))["data_exponent"]
+  for m in ("text", "image"):
+    lo, hi = a[f"ci_{m}"]
+    assert lo <= a[f"b_{m}"] <= hi and hi - lo > 0
+  assert f"b_text {a['b_text']:.3f} [" in "\n".join(hl.lines(hl.answers(make_table(noise=0.005))))

@@ -167,12 +167,14 @@ def isoflop_exponents(runs, arch="early_dense", n=1000, seed=0) -> dict:
     if len(bs) < len(MODALITIES):
       degenerate += 1
       continue
-    reps.append(bs["image"] - bs["text"])
+    reps.append((bs["image"] - bs["text"], bs["text"], bs["image"]))
   effect = fits["image_b"] - fits["text_b"]
-  lo, hi = (np.quantile(reps, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if reps and not notes
-            else (float("nan"),) * 2)
+  q = [(1 - LEVEL) / 2, (1 + LEVEL) / 2]
+  ci = np.quantile(np.array(reps), q, axis=0).T if reps and not notes else np.full((3, 2), np.nan)
+  (lo, hi), ci_text, ci_image = ci[0], ci[1].tolist(), ci[2].tolist()
   return {"effect": effect, "lo": float(lo), "hi": float(hi), "b_text": fits["text_b"],
-          "b_image": fits["image_b"], "budgets": len(groups), "interior": interior, "notes": notes,
+          "b_image": fits["image_b"], "ci_text": ci_text, "ci_image": ci_image,
+          "budgets": len(groups), "interior": interior, "notes": notes,
           "budgets_sampled": len(budgets),
           "degenerate": degenerate, "replicates": n, "n_opt": {m: fits[m + "_n_opt"] for m in MODALITIES}}
 
@@ -267,7 +269,10 @@ def lines(ans: dict) -> list[str]:
 def _detail(q: str, a: dict) -> str:
   if q == "data_exponent":
     inner = ", ".join(f"{m} {a['interior'][m]}/{a['budgets_sampled']}" for m in MODALITIES)
-    return (f"  (b_text {a['b_text']:.3f}, b_image {a['b_image']:.3f} over {a['budgets']} budgets; "
+    def b(m):
+      lo, hi = a[f"ci_{m}"]
+      return f"{a[f'b_{m}']:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else "")
+    return (f"  (b_text {b('text')}, b_image {b('image')} over {a['budgets']} budgets; "
             f"interior minima {inner}; {a['degenerate']}/{a['replicates']} replicates without a valley"
             + "".join(f"; {n}" for n in a["notes"]) + ")")
   if q == "bits_per_byte":
