@@ -17,6 +17,7 @@ import numpy as np
 from flax import nnx
 
 from experiments import nmm
+from mmscale import config as config_lib
 from mmscale import flops
 from mmscale.models import build_model
 
@@ -32,7 +33,8 @@ total, (paper − ours non-embedding) / (2·d)."""
 
 
 def real_params(config) -> int:
-  model = nnx.eval_shape(lambda: build_model(config, nnx.Rngs(0)))
+  vocab = config_lib.vocab_size(config)
+  model = nnx.eval_shape(lambda: build_model(config, nnx.Rngs(0), vocab_size=vocab))
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 

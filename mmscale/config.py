@@ -136,9 +136,38 @@ def validate(config) -> None:
     raise ConfigError("seed", config.seed, "must be a non-negative integer")
   data_config.validate(config)
   model_config.validate(config)
+  _check_model_fits_data(config)
   validate_train(config)
   parallel.validate(config)
   validate_run(config)
+
+
+def vocab_size(config) -> int:
+  """The model's vocabulary: model.vocab_size, or when it is 0 the tokenizer's (no prepared data
+  needed for the built-in tokenizers, so a sweep's plan and its FLOPs need none either)."""
+  from mmscale.data import tokenizers
+  return int(config.model.vocab_size) or tokenizers.model_vocab_size(config)
+
+
+def _check_model_fits_data(config) -> None:
+  """Checks between the model and the data stage, which do not read each other's configs."""
+  from mmscale.data import tokenizers
+  from mmscale.data.config import PROCEDURAL_MODALITIES
+
+  m = config.model
+  if m.vocab_size and m.vocab_size < (n := tokenizers.get_tokenizer(config).vocab_size):
+    # Token ids past the embedding table would make every loss NaN from the first step.
+    raise ConfigError("model.vocab_size", m.vocab_size,
+                      f"must be 0 (the tokenizer's) or at least the tokenizer's vocabulary of {n} "
+                      f"(data.tokenizer={config.data.tokenizer!r})")
+  # A media modality a built-in stream produces needs its own input projection in the model.
+  for name, s in (config.data.get("streams", None) or {}).items():
+    if s.get("source") != "procedural":
+      continue
+    for mod in PROCEDURAL_MODALITIES.get(s.get("name"), ()):
+      if mod != "text" and mod not in m.modalities:
+        raise ConfigError("model.modalities", tuple(m.modalities),
+                          f"must include {mod!r}: stream data.streams.{name} produces it")
 
 
 WANDB_MODES = ("offline", "online")

@@ -22,6 +22,7 @@ C = 6 * (N_v * D_v + N * D) (Shukor et al. 2025) with N the decoder's active par
 modality's encoder params and D_v its tokens (summed over media modalities).
 """
 
+from mmscale import config as config_lib
 from mmscale.models import config as model_config
 
 
@@ -69,7 +70,7 @@ def encoder_params(dims) -> int:
 
 
 def param_counts(config) -> dict:
-  dims = model_config.dims(config)
+  dims = model_config.dims(config, config_lib.vocab_size(config))
   t, v, n_media = dims.decoder, dims.vocab_size, len(dims.modalities)
   ffn_total, ffn_active = _ffn_params(config, dims)
   blocks_wo_ffn = t.depth * tower_block_params(t, 0)
@@ -96,7 +97,7 @@ def param_counts(config) -> dict:
 
 def flops_per_token(config) -> dict:
   """Training FLOPs per decoder token (see module docstring); late fusion excludes the encoders."""
-  dims = model_config.dims(config)
+  dims = model_config.dims(config, config_lib.vocab_size(config))
   n = param_counts(config)["decoder_active_params"]
   t = dims.decoder
   attn = 12 * t.depth * dims.seq_len * t.attn_dim
@@ -115,7 +116,7 @@ def training_flops(config, tokens, tokens_by_modality=None, convention="6N") -> 
   if convention not in ("6N", "6N+attn"):
     raise ValueError(f"unknown FLOPs convention {convention!r}")
   flops = per[convention] * float(tokens)
-  dims = model_config.dims(config)
+  dims = model_config.dims(config, config_lib.vocab_size(config))
   if dims.fusion == "early":
     return flops, "C=6ND" if convention == "6N" else "C=(6N+12LTd_attn)D"
   tokens_by_modality = tokens_by_modality or {}

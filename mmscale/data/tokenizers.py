@@ -85,6 +85,19 @@ def get_tokenizer(config):
   return _CACHE[key]
 
 
+def model_vocab_size(config) -> int:
+  """The vocabulary a model needs for config.data's tokenizer, without reading prepared data: the
+  byte tokenizer's is fixed and the built-in BPE is trained to at most data.bpe_vocab_size ids
+  (a smaller trained vocabulary leaves rows unused, never an id out of range); a user's tokenizer
+  file is read, since it exists before any data is prepared."""
+  d = config.data
+  if d.tokenizer == "byte":
+    return ByteTokenizer.vocab_size
+  if d.tokenizer == "bpe":
+    return int(d.bpe_vocab_size)
+  return int(get_tokenizer(config).vocab_size)
+
+
 def _user_tokenizer(path: str):
   if path not in _CACHE:
     from mmscale.data import user_tokenizers  # pylint: disable=g-import-not-at-top

@@ -6,9 +6,10 @@ from flax import nnx
 from mmscale.models.nmm import NMM
 
 
-def build_model(config, rngs: nnx.Rngs, sample_batches=None) -> NMM:
-  """The model of config.model (+ config.data sizes). sample_batches: training batches for VQ."""
-  return NMM(config, rngs, sample_batches=sample_batches)
+def build_model(config, rngs: nnx.Rngs, sample_batches=None, vocab_size: int = 0) -> NMM:
+  """The model of config.model (+ config.data sizes). sample_batches: training batches for VQ;
+  vocab_size: the tokenizer's, used when model.vocab_size is 0 (mmscale.config.vocab_size)."""
+  return NMM(config, rngs, sample_batches=sample_batches, vocab_size=vocab_size)
 
 
 def param_groups(model_state):

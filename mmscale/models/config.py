@@ -54,7 +54,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.head_dim = 0  # 0 = width // heads.
   c.ffn_hidden = 0  # SwiGLU hidden size; 0 = 8/3 * width rounded up to a multiple of ffn_multiple.
   c.ffn_multiple = 64
-  c.vocab_size = 0  # 0 = the data pipeline's vocabulary (mmscale.data.pipeline.vocab_size).
+  c.vocab_size = 0  # 0 = the tokenizer's vocabulary (mmscale.config.vocab_size resolves it).
   c.rope_theta = 10000.0
   c.qk_norm = True
   c.norm_eps = 1e-6
@@ -113,13 +113,14 @@ def ffn_hidden(width: int, hidden: int, multiple: int) -> int:
   return multiple * math.ceil(8 * width / 3 / multiple)
 
 
-def data_vocab_size(config) -> int:
-  from mmscale.data import pipeline  # Lazy: the data stack is heavy and the model rarely needs it.
-  return int(pipeline.vocab_size(config))
-
-
-def dims(config) -> Dims:
+def dims(config, vocab_size: int = 0) -> Dims:
+  """The model's dimensions. vocab_size: the data's vocabulary (mmscale.config.vocab_size), used
+  when model.vocab_size is 0; the model never reads the tokenizer itself."""
   m = config.model
+  vocab = int(m.vocab_size) or int(vocab_size)
+  if vocab <= 0:
+    raise ConfigError("model.vocab_size", m.vocab_size,
+                      "is 0 (the tokenizer's) but no vocabulary size was passed to the model")
   dec = Tower(m.width, m.depth, m.heads, m.head_dim or m.width // m.heads,
               ffn_hidden(m.width, m.ffn_hidden, m.ffn_multiple), bool(m.qk_norm))
   enc = None
@@ -129,7 +130,7 @@ def dims(config) -> Dims:
                 ffn_hidden(e.width, e.ffn_hidden, m.ffn_multiple), bool(m.qk_norm))
   d = config.data
   per_image = (int(d.image_size) // int(d.patch_size)) ** 2
-  return Dims(dec, enc, int(m.vocab_size) or data_vocab_size(config), int(d.patch_dim),
+  return Dims(dec, enc, vocab, int(d.patch_dim),
               int(d.seq_len), per_image, tuple(m.modalities), m.fusion, m.ffn, m.image_loss,
               int(m.vq_codebook_size))
 
@@ -173,11 +174,6 @@ def validate(config) -> None:
   _check_tower("model", m)
   _int("model.ffn_multiple", m.ffn_multiple)
   _int("model.vocab_size", m.vocab_size, minimum=0)
-  if m.vocab_size and m.vocab_size < (n := data_vocab_size(config)):
-    # Token ids past the embedding table would make every loss NaN from the first step.
-    raise ConfigError("model.vocab_size", m.vocab_size,
-                      f"must be 0 (the tokenizer's) or at least the tokenizer's vocabulary of {n} "
-                      f"(data.tokenizer={config.data.tokenizer!r})")
   _pos_float("model.rope_theta", m.rope_theta)
   if not isinstance(m.qk_norm, bool):
     raise ConfigError("model.qk_norm", m.qk_norm, "must be True or False")
@@ -223,19 +219,3 @@ def validate(config) -> None:
     problem = flash_attention.seq_len_problem(int(d.seq_len))
     if problem:
       raise ConfigError("data.seq_len", d.seq_len, f"with model.attention_impl='pallas' {problem}")
-  _check_streams_have_inputs(config)
-
-
-def _check_streams_have_inputs(config):
-  """A media modality a built-in stream produces needs its own input projection in the model."""
-  streams = config.data.get("streams", None)
-  if not streams:
-    return
-  from mmscale.data.config import PROCEDURAL_MODALITIES
-  for name, s in streams.items():
-    if s.get("source") != "procedural":
-      continue
-    for mod in PROCEDURAL_MODALITIES.get(s.get("name"), ()):
-      if mod != "text" and mod not in config.model.modalities:
-        raise ConfigError("model.modalities", tuple(config.model.modalities),
-                          f"must include {mod!r}: stream data.streams.{name} produces it")

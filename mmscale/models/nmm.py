@@ -52,8 +52,8 @@ class Encoder(nnx.Module):
 
 class NMM(nnx.Module):
 
-  def __init__(self, config, rngs: nnx.Rngs, sample_batches=None):
-    self.dims = d = model_config.dims(config)
+  def __init__(self, config, rngs: nnx.Rngs, sample_batches=None, vocab_size: int = 0):
+    self.dims = d = model_config.dims(config, vocab_size)
     m, dec = config.model, d.decoder
     self.attention_impl = m.attention_impl
     dtype = compute_dtype(config)

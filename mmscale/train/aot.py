@@ -11,6 +11,7 @@ GPU and TPU without one (tests/models/test_lower_platforms.py).
 import jax
 from flax import nnx
 
+from mmscale import config as config_lib
 from mmscale import parallel
 from mmscale.data import pipeline
 from mmscale.train.optimizer import make_optimizer
@@ -41,7 +42,8 @@ def train_step(config, mesh, rows: int | None = None):
   the mesh there.
   """
   from mmscale import models  # pylint: disable=g-import-not-at-top  (heavy)
-  model = nnx.eval_shape(lambda: models.build_model(config, nnx.Rngs(config.seed)))
+  model = nnx.eval_shape(lambda: models.build_model(config, nnx.Rngs(config.seed),
+                                                     vocab_size=config_lib.vocab_size(config)))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   params = _sharded(params, parallel.model_shardings(params, mesh))
   labels = models.param_groups(params) if config.model.fusion == "late" else None

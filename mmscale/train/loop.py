@@ -94,7 +94,8 @@ class Trainer:
 
     with jax.set_mesh(self.mesh):
       sample = _codebook_sample(config, pi, pc) if config.model.image_loss == "vq" else None
-      model = models.build_model(config, nnx.Rngs(config.seed), sample_batches=sample)
+      model = models.build_model(config, nnx.Rngs(config.seed), sample_batches=sample,
+                                 vocab_size=config_lib.vocab_size(config))
       parallel.shard_model(model, self.mesh)
       graphdef, params, rest = nnx.split(model, nnx.Param, ...)
       labels = models.param_groups(params) if config.model.fusion == "late" else None

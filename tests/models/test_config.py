@@ -50,16 +50,34 @@ def test_modality_ids_match_data_pipeline():
 
 
 def test_streams_need_an_input_projection_for_their_media():
-  pytest.importorskip("mmscale.data.config")
-  from mmscale.config import base_config
-  c = base_config()
-  model_config.validate(c)  # Default: caption/interleaved/text streams, image projection.
+  # A check between two stages: it lives where the stages' configs are put together.
+  from mmscale import config as config_lib
+  c = config_lib.base_config()
+  c.data.tokenizer = "byte"
+  config_lib.validate(c)  # Default: caption/interleaved/text streams, image projection.
   c.data.streams.speech = {"source": "procedural", "name": "audio", "weight": 0.0}
   with pytest.raises(ConfigError, match=r"config.model.modalities=\('image',\): must include "
                      r"'audio': stream data.streams.speech produces it"):
-    model_config.validate(c)
+    config_lib.validate(c)
   c.model.modalities = ("image", "audio")
-  model_config.validate(c)
+  config_lib.validate(c)
+
+
+def test_the_model_takes_its_vocabulary_as_an_input():
+  """No file is read for the model's dimensions: a BPE config with no prepared data still has
+  them (the trained BPE has at most data.bpe_vocab_size ids), so a sweep's plan needs no data."""
+  from mmscale import config as config_lib
+  c = config_lib.base_config()
+  c.data.tokenizer, c.data.data_dir, c.data.bpe_vocab_size = "bpe", "/nonexistent", 777
+  assert config_lib.vocab_size(c) == 777
+  assert model_config.dims(c, config_lib.vocab_size(c)).vocab_size == 777
+  c.data.tokenizer = "byte"
+  assert config_lib.vocab_size(c) == 264
+  c.model.vocab_size = 300
+  assert config_lib.vocab_size(c) == 300 == model_config.dims(c).vocab_size
+  c.model.vocab_size = 0
+  with pytest.raises(ConfigError, match="no vocabulary size was passed"):
+    model_config.dims(c)
 
 
 @pytest.mark.parametrize("seq_len,ok", [(16, True), (32, True), (128, True), (1024, True),
