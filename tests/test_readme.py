@@ -19,8 +19,8 @@ README = os.path.join(REPO, "README.md")
 
 # Commands not run here (by how they start), with the reason; each must still be in the README.
 SKIP = {
-    "make demo": "about 8 minutes; it chains the data, sweep, collect, fit and report commands "
-                 "that the other blocks run one by one",
+    "make demo": "75 runs (tens of CPU-minutes); tests/test_demo.py runs its quick variant end to "
+                 "end, and the other blocks run its data, sweep, collect, fit and report commands",
     "make test": "this is the test suite",
     ".venv/bin/tensorboard ": "a server that runs until it is stopped",
 }
