@@ -42,8 +42,9 @@ def test_moe_step_lowers_with_all_to_all_and_ragged_dot(platform, attention, com
   # Dispatch and combine in the forward, and their transposes in the backward.
   assert text.count("stablehlo.all_to_all") >= 4
   assert "chlo.ragged_dot" in text
-  # Forward, delta preprocess, dk/dv and dq kernels: all four lowered through Triton.
-  assert text.count("xla.gpu.triton") == (4 if attention == "pallas" else 0)
+  # Forward (again in the remat's recompute), delta preprocess, dk/dv and dq kernels: Triton.
+  triton = text.count("xla.gpu.triton")
+  assert triton >= 4 if attention == "pallas" else triton == 0
 
 
 # cudnn is left out: jax checks for an installed cuDNN while lowering its fused attention.
