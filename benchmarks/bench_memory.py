@@ -51,6 +51,7 @@ def child(config_spec, overrides, steps) -> dict:
   jax.numpy.zeros(1).block_until_ready()  # Start the CPU client: part of the floor.
   floor = _rss_bytes()
   config = common.load_config(config_spec, list(overrides) + [f"train.steps={steps}"])
+  config.train.warmup_steps = min(config.train.warmup_steps, steps - 1)
   marks = {}
 
   class Measured(loop.Trainer):
@@ -83,15 +84,17 @@ def policies(a) -> dict:
     timers[name] = common.StepTimer(t, n_batches=a.timed_steps)
     out[name] = compiled_memory(t, timers[name].batches[0])
     timers[name].compile_seconds()
-  times = {n: [] for n in timers}
+  times, cpu = {n: [] for n in timers}, {n: [] for n in timers}
   for r in range(a.repeats):
     order = list(timers) if r % 2 == 0 else list(reversed(timers))
     for name in order:
-      times[name] += timers[name].step_seconds(a.timed_steps, 1)
-  base = common.median(times[next(iter(timers))])
+      times[name] += timers[name].step_seconds(a.timed_steps, 1, cpu=cpu[name])
+  first = next(iter(timers))
   for name in timers:
     out[name]["step_seconds_median"] = common.median(times[name])
-    out[name]["step_time_over_first"] = common.median(times[name]) / base
+    out[name]["step_time_over_first"] = common.median(times[name]) / common.median(times[first])
+    # CPU seconds hold still when other jobs load the machine; wall time does not.
+    out[name]["step_cpu_over_first"] = common.median(cpu[name]) / common.median(cpu[first])
     out[name]["temp_mib"] = round(out[name]["temp_bytes"] / MIB, 2)
   return out
 

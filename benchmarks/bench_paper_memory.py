@@ -5,8 +5,8 @@ which batch fits an 80 GB and a 141 GB device, on which mesh.
       [--ffns=dense,moe] [--devices=8] [--rows=1,2,4,8,16] [--set KEY=VALUE ...]
 
 Nothing is allocated: mmscale/train/aot.py traces the real train step (the config of
-`experiments/nmm.py:size=pN,fusion=F,ffn=X`, bf16 compute, f32 params and Adam state, 1k context,
-the default remat) on ShapeDtypeStruct inputs and XLA compiles it for `--devices` forced host
+`experiments/nmm.py:size=pN,fusion=F,ffn=X,experts=8,vocab=50000`, bf16 compute, f32 params and
+Adam state, 1k context, the default remat) on ShapeDtypeStruct inputs and XLA compiles it for `--devices` forced host
 devices standing in for one 8-GPU node. Per device = arguments + outputs - donated aliases +
 XLA's temp buffer, from `compiled.memory_analysis()` of the SPMD-partitioned module.
 
@@ -74,8 +74,12 @@ def step_memory(config, rows_per_device: int) -> dict:
 
 def model_config(size, fusion, ffn, mesh, overrides):
   sets = ["train.dtype=bfloat16"] + [f"mesh.{k}={v}" for k, v in mesh.items()] + list(overrides)
-  return common.load_config(f"experiments/nmm.py:size={size},fusion={fusion},ffn={ffn},experts=8",
-                            sets)
+  return common.load_config(spec(size, fusion, ffn), sets)
+
+
+def spec(size, fusion, ffn) -> str:
+  # V = 50,000: the text vocabulary of the README's parameter table (the paper's sizes).
+  return f"experiments/nmm.py:size={size},fusion={fusion},ffn={ffn},experts=8,vocab=50000"
 
 
 def main(argv=None):
@@ -96,8 +100,7 @@ def main(argv=None):
           fits, counts, used = {}, None, mesh
           for rows in rows_list:
             config = model_config(size, fusion, ffn, mesh, a.set)
-            counts = counts or flops.param_counts(common.load_config(
-                f"experiments/nmm.py:size={size},fusion={fusion},ffn={ffn},experts=8"))
+            counts = counts or flops.param_counts(common.load_config(spec(size, fusion, ffn)))
             try:
               r = step_memory(config, rows)
             except Exception as e:  # pylint: disable=broad-except  (reported, next model)
