@@ -6,9 +6,10 @@ which batch fits an 80 GB and a 141 GB device, on which mesh.
 
 Nothing is allocated: mmscale/train/aot.py traces the real train step (the config of
 `experiments/nmm.py:size=pN,fusion=F,ffn=X,experts=8,vocab=50000`, bf16 compute, f32 params and
-Adam state, 1k context, the default remat) on ShapeDtypeStruct inputs and XLA compiles it for `--devices` forced host
-devices standing in for one 8-GPU node. Per device = arguments + outputs - donated aliases +
-XLA's temp buffer, from `compiled.memory_analysis()` of the SPMD-partitioned module.
+Adam state, 1k context, the default remat) on ShapeDtypeStruct inputs and XLA compiles it for
+`--devices` forced host devices standing in for one 8-GPU node. Per device = arguments + outputs -
+donated aliases + XLA's temp buffer, from `compiled.memory_analysis()` of the SPMD-partitioned
+module.
 
 Meshes: dense on mesh.fsdp=8 (parameters, gradients and Adam state split 8 ways, ZeRO-3); MoE
 (8 experts, top-1) on mesh.expert=8 (one expert per device, the rest replicated) and on
@@ -104,9 +105,9 @@ def main(argv=None):
             try:
               r = step_memory(config, rows)
             except Exception as e:  # pylint: disable=broad-except  (reported, next model)
+              error = f"{type(e).__name__}: {e}"[:400]
               print(json.dumps({"size": size, "fusion": fusion, "ffn": ffn, "mesh": mesh,
-                                "rows_per_device": rows, "error": f"{type(e).__name__}: {e}"[:400]}),
-                    flush=True)
+                                "rows_per_device": rows, "error": error}), flush=True)
               break
             r = {"size": size, "fusion": fusion, "ffn": ffn, "params": counts["params"],
                  "active_params": counts["active_params"], **r}
