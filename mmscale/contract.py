@@ -64,3 +64,10 @@ def specialization_score(counts, columns=(0, 1)) -> float:
   with np.errstate(divide="ignore", invalid="ignore"):
     h = -np.sum(np.where(p > 0, p * np.log2(p), 0.0), axis=1) / np.log2(len(columns))
   return float(np.mean(1.0 - h))
+
+
+def routing_record(counts) -> dict:
+  """The eval records' "routing" field from [n_moe_layers, E, n_modalities] token counts."""
+  counts = np.asarray(counts, np.float64)
+  return {"counts": counts.tolist(), "modalities": list(MODALITIES),
+          "specialization": [specialization_score(c) for c in counts]}

@@ -30,8 +30,8 @@ import re
 import ml_collections
 from etils import epath
 
+from mmscale.contract import MODALITIES
 from mmscale.data import fields as fields_lib
-from mmscale.data.modalities import MODALITIES
 from mmscale.errors import ConfigError
 
 SOURCES = ("procedural", "corpus", "array_record", "tfds", "webdataset", "parquet", "obelics", "hf")
@@ -65,7 +65,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.image_size = 16  # Images are resized to image_size x image_size RGB...
   c.patch_size = 4  # ...and cut into patch_size x patch_size patches.
   c.patch_dim = 48  # Flattened patch length fed to the model (max over modalities, zero-padded).
-  c.modalities = ("text", "image", "audio")  # Modalities a stream may produce.
+  c.modalities = MODALITIES  # Modalities a stream may produce.
   c.tokenizer = "byte"
   c.bpe_vocab_size = 1024  # Used when tokenizer == "bpe": data_dir/tokenizer/bpe-<n>.json.
   c.data_dir = "mmscale_data"  # Where `mmscale data prepare` writes corpora and the tokenizer.

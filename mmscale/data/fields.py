@@ -9,9 +9,9 @@ Parts appear in the document in the order written; a field list with only `image
 `audio`) makes a uni-modal stream.
 """
 
+from mmscale.contract import MODALITIES as KINDS
 from mmscale.errors import ConfigError
 
-KINDS = ("text", "image", "audio")
 DEFAULTS = {
     "webdataset": "image=jpg|jpeg|png|webp,text=txt|json",
     "parquet": "image=image,text=caption",

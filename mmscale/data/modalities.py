@@ -1,5 +1,6 @@
-"""Modality ids shared by the data pipeline, the model and the records."""
+"""Modality ids of batch["modality"]: the position of each name in contract.MODALITIES."""
 
-MODALITIES = ("text", "image", "audio")
-TEXT, IMAGE, AUDIO = 0, 1, 2
+from mmscale.contract import MODALITIES
+
+TEXT, IMAGE, AUDIO = (MODALITIES.index(m) for m in ("text", "image", "audio"))
 MODALITY_ID = {name: i for i, name in enumerate(MODALITIES)}

@@ -17,9 +17,9 @@ import zlib
 import grain
 import numpy as np
 
+from mmscale.contract import MODALITIES
 from mmscale.data import config as data_config
 from mmscale.data import packing, sources, tokenizers
-from mmscale.data.modalities import MODALITIES
 from mmscale.errors import UserError
 
 

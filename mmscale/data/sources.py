@@ -16,6 +16,7 @@ import types
 
 from absl import logging
 
+from mmscale.contract import MODALITIES
 from mmscale.data import augment as augment_lib
 from mmscale.data import config as data_config
 from mmscale.data import examples, procedural, records
@@ -72,7 +73,7 @@ class TfdsDocs:
     self._fields = []
     for part in filter(None, (p.strip() for p in (fields or "image=image,text=label").split(","))):
       kind, _, feat = part.partition("=")
-      if kind not in ("text", "image", "audio") or not feat:
+      if kind not in MODALITIES or not feat:
         raise ConfigError(f"{key}.fields", fields, "must look like 'image=image,text=caption'")
       self._fields.append((kind, feat))
     feats = getattr(getattr(self._src, "dataset_info", None), "features", None)

@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 
+from mmscale.contract import MODALITIES
 from mmscale.data import config as data_config
 from mmscale.data import pipeline
-from mmscale.data.modalities import MODALITIES
 
 
 def measure(config, sequences: int, process_index: int = 0, process_count: int = 1) -> dict:

@@ -9,6 +9,7 @@ with the reason, never silently dropped.
 import numpy as np
 from absl import logging
 
+from mmscale.contract import MODALITIES
 from mmscale.errors import UserError
 from mmscale.laws import bootstrap as boot
 from mmscale.laws import chinchilla
@@ -69,7 +70,7 @@ def _one(table, law, n_boot, seed, heldout, tied=False, isoflop_window=None) -> 
 def _mixed_modal(rows) -> dict:
   """Aghajanyan et al.: a law per modality (its unimodal runs), an interaction law per pair with runs."""
   from mmscale.laws import mixed_modal
-  ms = [m for m in ("text", "image", "audio") if f"tokens_{m}" in rows]
+  ms = [m for m in MODALITIES if f"tokens_{m}" in rows]
   if len(ms) < 2:
     raise UserError("mixed_modal law needs tokens_<modality> columns for at least 2 modalities")
   uni, pairs = {}, {}

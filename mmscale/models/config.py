@@ -12,11 +12,10 @@ import numbers
 
 import ml_collections
 
+from mmscale.contract import MEDIA_MODALITIES as MEDIA
+from mmscale.contract import MODALITIES
 from mmscale.errors import ConfigError
 
-# Mirrors mmscale/data/modalities.py (batch["modality"] ids); tests check they agree.
-MODALITIES = ("text", "image", "audio")
-MEDIA = MODALITIES[1:]
 FUSIONS = ("early", "late")
 FFNS = ("dense", "moe", "modality")
 IMAGE_LOSSES = ("none", "next_patch", "vq")

@@ -20,7 +20,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 from jax.sharding import PartitionSpec as P
 
@@ -419,30 +418,3 @@ class ModalityFeedForward(nnx.Module):
     y = expert_ffn(x.astype(self.dtype), idx, w, keep, jnp.zeros_like(idx),
                    self.ffns.weights(self.dtype), shard_experts=False, **self.grouped)
     return y, {}
-
-
-# -- routing statistics -------------------------------------------------------------------------
-
-def specialization_score(counts, columns=(0, 1)) -> float:
-  """Shukor et al. 2025 §4.4: mean over experts of 1 - H(p), p an expert's text/image share.
-
-  counts [E, n_modalities]; H in bits (binary entropy for two columns; log base = number of
-  columns otherwise, so the score stays in [0, 1]). Experts that saw none of these modalities
-  are left out of the mean (NaN if none saw any).
-  """
-  c = np.asarray(counts, np.float64)[:, list(columns)]
-  tot = c.sum(axis=1)
-  seen = tot > 0
-  if not seen.any():
-    return float("nan")
-  p = c[seen] / tot[seen, None]
-  with np.errstate(divide="ignore", invalid="ignore"):
-    h = -np.sum(np.where(p > 0, p * np.log2(p), 0.0), axis=1) / np.log2(len(columns))
-  return float(np.mean(1.0 - h))
-
-
-def routing_summary(route_counts) -> dict:
-  """Records' view of [n_moe_layers, E, n_modalities] counts: per layer shares and scores."""
-  counts = np.asarray(route_counts, np.float64)
-  return {"counts": counts.tolist(), "modalities": list(MODALITIES),
-          "specialization": [specialization_score(c) for c in counts]}

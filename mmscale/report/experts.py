@@ -1,16 +1,18 @@
 """MoE expert specialization from routing counts [layer, expert, modality] (eval records' "routing").
 
-For each modality m and layer l, p_m is the distribution of m's tokens over the E experts. The
-specialization score of a layer is 1 - H(p_m)/log E averaged over modalities (Shukor et al. 2025):
-0 when every modality is spread evenly over all experts, 1 when each modality uses one expert.
+The heatmaps show, per layer, how each modality's tokens spread over the experts. The score per
+layer is the records' own (mmscale.contract.specialization_score, Shukor et al. 2025 §4.4): the mean
+over experts of 1 - H(p), p an expert's share of text and image tokens; 0 when every expert sees
+both in equal parts, 1 when each expert sees one modality only.
 """
 
 import numpy as np
 
+from mmscale import contract
 from mmscale.errors import UserError
 from mmscale.report import style
 
-_SHOW = ("text", "image", "audio")
+_SHOW = contract.MODALITIES
 
 
 def counts_of(routing) -> tuple:
@@ -33,14 +35,13 @@ def shares(counts) -> np.ndarray:
     return np.where(tot > 0, counts / tot, np.nan)
 
 
-def specialization(counts) -> np.ndarray:
-  """[L, M] score 1 - H(p_m)/log E per layer and modality (nan where a modality has no tokens)."""
-  p = shares(counts)
-  n_experts = counts.shape[1]
-  with np.errstate(invalid="ignore", divide="ignore"):
-    h = -np.nansum(np.where(p > 0, p * np.log(p), 0.0), axis=1)
-  score = 1.0 - h / np.log(n_experts)
-  return np.where(counts.sum(1) > 0, score, np.nan)
+def specialization(counts, names) -> np.ndarray:
+  """[L] score per layer, the formula of the records (contract.specialization_score) over the
+  text and image columns (nan where the layer saw neither)."""
+  columns = [names.index(m) for m in ("text", "image") if m in names]
+  if len(columns) < 2:
+    return np.full(counts.shape[0], np.nan)
+  return np.array([contract.specialization_score(c, columns) for c in counts])
 
 
 def draw(ctx):
@@ -81,17 +82,17 @@ def draw(ctx):
   ax.set_xticks(range(counts.shape[0]))
   # Colour by size when every routed run has a finished point (else matplotlib's cycle).
   colors = style.size_colors([params[r] for r in runs]) if all(r in params for r in runs) else None
-  for k, (run_id, (c, _)) in enumerate(runs.items()):
-    score = np.nanmean(specialization(c), axis=1)
+  for k, (run_id, (c, run_names)) in enumerate(runs.items()):
+    score = specialization(c, run_names)
     ax.plot(np.arange(len(score)), score, "o-", ms=3, color=colors[k] if colors else None,
             label=run_id if len(runs) <= 8 else None)
   ax.axhline(0, color="0.5", lw=0.6)
-  ax.set(xlabel="MoE layer", ylabel="specialization 1 − H(p)/log E",
+  ax.set(xlabel="MoE layer", ylabel="specialization: mean over experts of 1 − H(p)",
          title="specialization per layer", ylim=(-0.02, 1.02))
   if len(runs) <= 8:
     ax.legend(loc="upper left", fontsize=6)
   style.stamp(fig, f"heatmaps: run {big} ({counts.shape[1]} experts, {counts.shape[0]} MoE layers); "
-              "score averaged over modalities; colour = N")
+              "p = an expert's text/image share; colour = N")
   return [style.Section(
       "experts", "MoE expert specialization",
       "Where each modality's tokens go: per MoE layer, the share of text and image tokens routed "

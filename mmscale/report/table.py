@@ -11,10 +11,10 @@ import json
 import numpy as np
 from etils import epath
 
+from mmscale.contract import MODALITIES
 from mmscale.errors import UserError
 from mmscale.laws import read_table
 
-MODALITIES = ("text", "image", "audio")
 # Tag columns that are study axes but not comparisons between model families.
 _NOT_GROUPS = {"size", "budget", "trunk", "seed", "name", "run_id", "source", "flops_formula",
                "params_convention", "routing", "final", "step", "lr", "heldout", "kind",

@@ -14,10 +14,10 @@ import os
 
 from absl import logging
 
+from mmscale.contract import MODALITIES
 from mmscale.errors import UserError
 from mmscale.sweep import registry
 
-MODALITIES = ("text", "image", "audio")
 FIXED = ["run_id", "step", "source", "loss", "bpb"]
 COUNTS = ["params", "active_params", "vision_params", "embedding_params", "non_embedding_params"]
 TOKENS = (["tokens"] + [f"tokens_{m}" for m in MODALITIES]

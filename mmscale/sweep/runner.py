@@ -18,9 +18,9 @@ import os
 import signal
 import sys
 
+from mmscale.contract import EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_PREEMPTED
+
 DEFAULT_TRAIN_FN = "mmscale.train.loop:train"
-# EXIT_DIVERGED is mmscale.train.loop.DIVERGED_EXIT_CODE (not imported: the loop loads JAX).
-EXIT_DONE, EXIT_FAILED, EXIT_PREEMPTED, EXIT_DIVERGED = 0, 1, 143, 3
 
 
 def load_train_fn(spec: str):

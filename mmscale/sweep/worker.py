@@ -31,7 +31,7 @@ from mmscale.sweep import claims
 from mmscale.sweep import registry
 from mmscale.sweep import runner
 
-EXIT_STOPPED = 143
+EXIT_STOPPED = runner.EXIT_PREEMPTED  # The worker itself was stopped: a scheduler requeues it.
 
 
 def _die_with_parent():

@@ -20,9 +20,10 @@ from flax import nnx
 
 from mmscale import config as config_lib
 from mmscale import flops as flops_lib
+from mmscale import contract
 from mmscale import parallel
+from mmscale.contract import MODALITIES
 from mmscale.data import pipeline
-from mmscale.data.modalities import MODALITIES
 from mmscale.train import preemption
 from mmscale.train import records as rec
 from mmscale.train.checkpoint import RunCheckpoints
@@ -32,9 +33,6 @@ from mmscale.train.progress import Progress, format_eval
 from mmscale.train.schedule import make_schedule
 from mmscale.train.step import make_steps
 from mmscale.train.workdir import prepare_workdir
-
-PREEMPTED_EXIT_CODE = 143  # What a scheduler sees from a run that saved and stopped on SIGTERM.
-DIVERGED_EXIT_CODE = 3  # A non-finite loss or gradient norm stopped the run (summary: "diverged").
 
 
 def eval_steps(train_cfg) -> list[int]:
@@ -136,14 +134,6 @@ class Trainer:
         if "route_counts" in sums:
           routing = (routing if routing is not None else 0) + sums["route_counts"]
     return val, routing
-
-
-def _routing_record(counts) -> dict:
-  from mmscale.models.moe import specialization_score
-
-  counts = np.asarray(counts)
-  return {"counts": counts.tolist(), "modalities": list(MODALITIES),
-          "specialization": [float(specialization_score(c)) for c in counts]}
 
 
 def _read(path) -> list[dict]:
@@ -328,7 +318,7 @@ def _train(config, workdir) -> dict:
                   "lr": t.lr(step), "wall_time": meta["train_time"],
                   "data_shares": t.data.realised()}
         if routing is not None:
-          record["routing"] = _routing_record(routing)
+          record["routing"] = contract.routing_record(routing)
         if primary:
           append(record)
         progress.eval(step, val)

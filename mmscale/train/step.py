@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from mmscale.data.modalities import MODALITIES
+from mmscale.contract import MODALITIES
 from mmscale.models.loss import loss_fn
 
 

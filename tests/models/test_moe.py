@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from mmscale import contract
 from mmscale.errors import ConfigError
 from mmscale.models import config as model_config
 from mmscale.models import moe, moe_config
@@ -143,7 +144,7 @@ def test_aware_routing_keeps_modalities_apart():
   assert (np.asarray(idx)[text] < 2).all() and (np.asarray(idx)[~text] >= 2).all()
   counts = np.asarray(aux["counts"])
   assert counts[:2, 1].sum() == 0 and counts[2:, 0].sum() == 0
-  assert moe.specialization_score(counts) == pytest.approx(1.0)
+  assert contract.specialization_score(counts) == pytest.approx(1.0)
 
 
 def test_modality_feedforward_uses_each_modalitys_ffn():
@@ -193,9 +194,9 @@ def test_bfloat16_compute():
 def test_specialization_score_hand_made():
   counts = np.array([[10, 0, 0], [5, 5, 0], [0, 0, 3], [3, 1, 0]])
   h = -(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25))
-  assert moe.specialization_score(counts) == pytest.approx((1 + 0 + (1 - h)) / 3)
-  assert math.isnan(moe.specialization_score(np.zeros((2, 3))))
-  summary = moe.routing_summary(np.stack([counts, counts[::-1]]))
+  assert contract.specialization_score(counts) == pytest.approx((1 + 0 + (1 - h)) / 3)
+  assert math.isnan(contract.specialization_score(np.zeros((2, 3))))
+  summary = contract.routing_record(np.stack([counts, counts[::-1]]))
   assert summary["modalities"] == ["text", "image", "audio"]
   assert summary["specialization"][0] == pytest.approx(summary["specialization"][1])
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
+from mmscale import contract
 from mmscale.errors import UserError
 from mmscale.report import experts, law, published
 from mmscale.report.context import budgets
@@ -34,16 +35,17 @@ def test_parabola_in_ln_n_has_its_minimum_at_the_vertex():
   assert law.parabola_curve(p, np.array([n0]))[0] == pytest.approx(3.0)
 
 
-def test_specialization_is_zero_for_uniform_and_one_for_one_expert():
-  uniform = np.ones((2, 8, 2))
-  assert np.allclose(experts.specialization(uniform), 0.0)
-  onehot = np.zeros((1, 8, 2))
-  onehot[0, 3, 0] = 100
-  onehot[0, 5, 1] = 50
-  assert np.allclose(experts.specialization(onehot), 1.0)
-  half = np.zeros((1, 4, 1))
-  half[0, :2, 0] = 1  # two of four experts: H = log 2, score 1 - log2/log4 = 0.5
-  assert experts.specialization(half)[0, 0] == pytest.approx(0.5)
+def test_specialization_is_the_records_score_per_layer():
+  names = ["text", "image", "audio"]
+  even = np.ones((2, 8, 3))  # Every expert sees text and image in equal parts.
+  assert np.allclose(experts.specialization(even, names), 0.0)
+  apart = np.zeros((1, 8, 3))
+  apart[0, :4, 0] = 100  # Experts 0-3 see only text, 4-7 only image.
+  apart[0, 4:, 1] = 50
+  assert np.allclose(experts.specialization(apart, names), 1.0)
+  counts = np.array([[[10, 0, 0], [5, 5, 0], [0, 0, 3], [3, 1, 0]]], float)
+  assert experts.specialization(counts, names)[0] == contract.specialization_score(counts[0])
+  assert np.isnan(experts.specialization(counts[:, :, :1], ["text"])).all()
   assert np.allclose(experts.shares(np.arange(24.0).reshape(2, 4, 3)).sum(1), 1.0)
 
 
