@@ -49,13 +49,8 @@ USAGE = ("usage: mmscale data prepare --out DIR [--corpora ...] | mmscale data s
 
 
 def _default_config():
-  try:
-    from mmscale import config as mm_config  # pylint: disable=g-import-not-at-top
-    return mm_config.base_config()
-  except ImportError:  # Other stages missing: the data part is all stats needs.
-    import ml_collections  # pylint: disable=g-import-not-at-top
-    from mmscale.data import config as data_config  # pylint: disable=g-import-not-at-top
-    return ml_collections.ConfigDict({"seed": 0, "data": data_config.defaults()})
+  from mmscale import config as mm_config  # pylint: disable=g-import-not-at-top
+  return mm_config.base_config()
 
 
 def main(argv: list[str]) -> int:

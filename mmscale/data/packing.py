@@ -1,4 +1,4 @@
-"""Packing tokenized examples into fixed-length rows ([B, L] batches, the Batch of CONTRACTS.md).
+"""Packing tokenized examples into fixed-length rows ([B, L] batches, the batch of mmscale/models/nmm.py).
 
 Examples are laid end to end. One that does not fit the rest of a row is cut at its last allowed
 break (never inside a media item), and the remainder starts the next row as a new segment whose
@@ -9,8 +9,8 @@ PackIterDataset is a Grain IterDataset: its iterator state is the parent's state
 example being cut plus the offset into it, so a restored iterator yields the same batches.
 """
 
+import grain
 import numpy as np
-from grain._src.python.dataset import dataset as grain_dataset
 
 FIELDS = ("tokens", "patches", "modality", "segment_ids", "positions", "block_ids", "raw_bytes",
           "stream")
@@ -109,7 +109,7 @@ class Packer:
     return b, carry
 
 
-class PackIterDataset(grain_dataset.IterDataset):
+class PackIterDataset(grain.IterDataset):
   """Grain IterDataset: parent yields (stream_id, example) -> batches of packed rows."""
 
   def __init__(self, parent, rows: int, seq_len: int, patch_dim: int, drop_remainder=False):
@@ -121,7 +121,7 @@ class PackIterDataset(grain_dataset.IterDataset):
     return _PackIterator(self._parent.__iter__(), *self._args, self._drop_remainder)
 
 
-class _PackIterator(grain_dataset.DatasetIterator):
+class _PackIterator(grain.DatasetIterator):
 
   def __init__(self, parent, rows, seq_len, patch_dim, drop_remainder):
     super().__init__(parent)

@@ -1,4 +1,4 @@
-"""fit_all: every analysis the table supports, as the Fit JSON dict of CONTRACTS.md.
+"""fit_all: every analysis the table supports, as one JSON dict (the fit.json that report reads).
 
 Approach 3 (with closed-form and regression-derived exponents) always; Approach 2 when the points form
 IsoFLOP budgets; the compute frontier; bootstrap and held-out evaluation on request; the same per group

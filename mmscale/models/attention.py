@@ -1,6 +1,6 @@
 """Self-attention with rotary positions, QK-norm and the native-multimodal mask.
 
-Mask (CONTRACTS.md): allowed(q, k) = seg[q] == seg[k] > 0 and (k <= q or block[q] == block[k] > 0):
+Mask: allowed(q, k) = seg[q] == seg[k] > 0 and (k <= q or block[q] == block[k] > 0):
 causal over text, bidirectional within one media block, never across packed segments.
 
 `model.attention_impl` picks how it is applied:

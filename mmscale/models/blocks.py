@@ -12,7 +12,7 @@ from jax.ad_checkpoint import checkpoint_name
 from jax.sharding import PartitionSpec as P
 
 from mmscale import parallel
-from mmscale.models import attention, layers
+from mmscale.models import attention, layers, moe
 
 _cp = jax.checkpoint_policies
 # config.model.remat -> what the backward pass keeps of each scanned group (None: no remat, keep
@@ -31,7 +31,6 @@ def ffn_module(kind, config, tower, *, rngs, scale, out_scale, dtype):
   if kind == "dense":
     return layers.SwiGLU(tower.width, tower.ffn_hidden, rngs=rngs, scale=scale,
                          out_scale=out_scale, dtype=dtype)
-  from mmscale.models import moe  # The MoE engineer's layers (CONTRACTS.md "MoE API").
   if kind == "moe":
     return moe.MoEFeedForward(config, rngs)
   if kind == "modality":

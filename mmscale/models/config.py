@@ -15,6 +15,7 @@ import ml_collections
 from mmscale.contract import MEDIA_MODALITIES as MEDIA
 from mmscale.contract import MODALITIES
 from mmscale.errors import ConfigError
+from mmscale.models import moe_config
 
 FUSIONS = ("early", "late")
 FFNS = ("dense", "moe", "modality")
@@ -24,12 +25,6 @@ REMAT = ("none", "full", "dots", "dots_no_batch", "block_io")
 
 
 def _moe_defaults() -> ml_collections.ConfigDict:
-  try:
-    from mmscale.models import moe_config  # Owned by the MoE engineer.
-  except ImportError:  # Until moe_config.py lands: the knobs of CONTRACTS.md "MoE API".
-    return ml_collections.ConfigDict(dict(
-        experts=8, top_k=1, mode="dropless", capacity_factor=1.25, lb_weight=0.01,
-        z_weight=1e-3, shared_expert=False, every=1, routing="agnostic"))
   return moe_config.defaults()
 
 
@@ -197,15 +192,7 @@ def validate(config) -> None:
   _check_tower("model.encoder", m.encoder)
   _pos_float("model.encoder.lr_factor", m.encoder.lr_factor)
   if m.ffn != "dense" or "moe" in m:
-    try:
-      from mmscale.models import moe_config
-    except ImportError:
-      moe_config = None
-    if moe_config is not None:
-      moe_config.validate(config)
-    elif m.ffn == "moe":
-      _int("model.moe.experts", m.moe.experts)
-      _int("model.moe.top_k", m.moe.top_k)
+    moe_config.validate(config)
   if m.ffn == "moe" and m.depth % m.moe.every:
     raise ConfigError("model.moe.every", m.moe.every,
                       f"must divide model.depth ({m.depth}) so the layers stack in equal groups")

@@ -84,7 +84,7 @@ class NMM(nnx.Module):
         self.codebooks[mod] = vq.Codebook.fit(config, mod, sample_batches, rngs=rngs)
 
   def __call__(self, batch, *, train: bool = False):
-    """batch: dict of [B, L] arrays (CONTRACTS.md "Batch"). Returns the ModelOutput dict."""
+    """batch: dict of [B, L] arrays (mmscale/data/packing.py). Returns the ModelOutput dict."""
     del train  # No dropout; MoE layers see the same routing in train and eval.
     d = self.dims
     tokens, modality = batch["tokens"], batch["modality"]

@@ -1,6 +1,6 @@
 """Collect: every run's eval records -> one table, a row per run x eval point x validation source.
 
-Columns (CONTRACTS.md "Collect table"): run_id, step, source, loss, bpb, loss_<m>, bpb_<m>,
+Columns: run_id, step, source, loss, bpb, loss_<m>, bpb_<m>,
 targets_<m>, parameter counts, tokens (total and per modality), flops, flops_formula, final (last
 eval of a finished run; never a trunk's, which has no cool-down), kind (run/trunk/branch), status
 (the run's, as `mmscale status` shows it: done, diverged, running...) with status_reason (a diverged

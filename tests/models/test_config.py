@@ -45,8 +45,9 @@ def test_derived_dims():
 
 
 def test_modality_ids_match_data_pipeline():
-  modalities = pytest.importorskip("mmscale.data.modalities")
+  from mmscale.data import modalities
   assert tuple(modalities.MODALITIES) == model_config.MODALITIES
+  assert [modalities.MODALITY_ID[m] for m in model_config.MODALITIES] == [0, 1, 2]
 
 
 def test_streams_need_an_input_projection_for_their_media():
