@@ -33,7 +33,7 @@ def main(argv=None):
   import jax.numpy as jnp
   from flax import nnx
 
-  from mmscale.models import layers, moe
+  from mmscale.models import layers, moe, moe_kernels
   from mmscale.models.config import ffn_hidden
 
   config = common.load_config(a.config, list(a.set))
@@ -81,7 +81,7 @@ def main(argv=None):
   common.emit({
       "benchmark": "moe_layer", "config": a.config, "overrides": a.set,
       "tokens": shape[0] * shape[1], "width": width, "hidden": hidden, "experts": a.experts,
-      "top_k": a.top_k, "auto_block_size": moe.block_size(shape[0] * shape[1] * a.top_k,
+      "top_k": a.top_k, "auto_block_size": moe_kernels.block_size(shape[0] * shape[1] * a.top_k,
                                                           a.experts),
       "figure": "moe_layer_fwd_bwd_over_dense", "best_blocks": blocks,
       "ratio_blocks_over_dense": med[blocks] / med["dense"],

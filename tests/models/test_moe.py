@@ -12,7 +12,7 @@ from flax import nnx
 from mmscale import contract
 from mmscale.errors import ConfigError
 from mmscale.models import config as model_config
-from mmscale.models import moe, moe_config
+from mmscale.models import moe, moe_config, moe_routing
 
 
 def moe_config_dict(**moe_kw):
@@ -107,7 +107,7 @@ def test_capacity_prefers_first_choices():
   # 1 sequence, 2 tokens, 2 experts, top-2, capacity 1 slot: both first choices fit, no second.
   logits = jnp.log(jnp.array([[[0.9, 0.1], [0.2, 0.8]]]))
   valid = jnp.ones((1, 2), bool)
-  idx, w, keep, pos, cap, aux = moe.route(logits, valid, jnp.zeros((1, 2), jnp.int32), 2,
+  idx, w, keep, pos, cap, aux = moe_routing.route(logits, valid, jnp.zeros((1, 2), jnp.int32), 2,
                                           mode="capacity", capacity_factor=0.5)
   assert cap == 1
   np.testing.assert_array_equal(idx, [[[0, 1], [1, 0]]])
@@ -121,7 +121,7 @@ def test_load_balancing_and_z_loss_formulas():
   logits = jnp.asarray(np.log(probs) + shift[:, None])[None]
   valid = jnp.array([[True, True, True, True, False]])  # The last token is padding.
   modality = jnp.array([[0, 1, 1, 0, 1]])
-  *_, aux = moe.route(logits, valid, modality, 1)
+  *_, aux = moe_routing.route(logits, valid, modality, 1)
   f = np.array([3, 1]) / 4  # Top-1 choices of the valid tokens: 0, 0, 1, 0.
   p_mean = probs[:4].mean(0)
   np.testing.assert_allclose(aux["lb_loss"], 2 * np.sum(f * p_mean), rtol=1e-6)
@@ -130,7 +130,7 @@ def test_load_balancing_and_z_loss_formulas():
   np.testing.assert_array_equal(aux["counts"], [[2, 1, 0], [0, 1, 0]])
   # A perfectly balanced routing reaches the minimum 1.
   tie_break = jnp.array([[[0.0, 1e-6], [1e-6, 0.0]]])  # Token 0 -> expert 1, token 1 -> expert 0.
-  *_, bal = moe.route(jnp.log(jnp.full((1, 2, 2), 0.5)) + tie_break, jnp.ones((1, 2), bool),
+  *_, bal = moe_routing.route(jnp.log(jnp.full((1, 2, 2), 0.5)) + tie_break, jnp.ones((1, 2), bool),
                       jnp.zeros((1, 2), jnp.int32), 1)
   np.testing.assert_allclose(bal["lb_loss"], 1.0, rtol=1e-5)
 
@@ -139,7 +139,7 @@ def test_aware_routing_keeps_modalities_apart():
   c = moe_config_dict(experts=4, top_k=2, routing="aware")
   layer = moe.MoEFeedForward(c, nnx.Rngs(1))
   x, modality, valid = inputs(b=4, l=16, seed=3)
-  idx, *_, aux = moe.route(layer.router_logits(x, modality), valid, modality, 2)
+  idx, *_, aux = moe_routing.route(layer.router_logits(x, modality), valid, modality, 2)
   text = np.asarray(modality) == 0
   assert (np.asarray(idx)[text] < 2).all() and (np.asarray(idx)[~text] >= 2).all()
   counts = np.asarray(aux["counts"])

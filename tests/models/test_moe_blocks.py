@@ -8,7 +8,7 @@ import pytest
 
 from mmscale.errors import ConfigError
 from mmscale.models import config as model_config
-from mmscale.models import moe, moe_config
+from mmscale.models import moe, moe_config, moe_dispatch, moe_kernels
 
 E, D, F = 4, 8, 12
 
@@ -40,7 +40,7 @@ def value_and_grads(grouped, block, x, idx, w, keep, ws):
   r = jnp.sin(jnp.arange(x.size, dtype=jnp.float32)).reshape(x.shape)
 
   def f(x, w, ws):
-    y = moe.expert_ffn(x, idx, w, keep, jnp.zeros_like(idx), ws, grouped=grouped, block=block)
+    y = moe_dispatch.expert_ffn(x, idx, w, keep, jnp.zeros_like(idx), ws, grouped=grouped, block=block)
     return jnp.sum(y * r)
 
   return jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2)))(x, w, ws)
@@ -71,7 +71,7 @@ def test_block_layout_puts_each_row_in_a_block_of_its_expert():
   rng = np.random.default_rng(0)
   se = np.sort(np.concatenate([rng.integers(0, E, 37), np.full(5, E)])).astype(np.int32)
   b = 4
-  slot, bid, used = map(np.asarray, moe._block_layout(jnp.asarray(se), E, b))
+  slot, bid, used = map(np.asarray, moe_kernels._block_layout(jnp.asarray(se), E, b))
   nb = len(bid)
   assert nb == -(-len(se) // b) + E
   routed = se < E
@@ -85,19 +85,19 @@ def test_block_layout_puts_each_row_in_a_block_of_its_expert():
 
 
 def test_block_size_rule():
-  assert moe.block_size(4096, 8) == 128
-  assert moe.block_size(1024, 8) == 32
-  assert moe.block_size(10, 4) == 16
-  assert moe.block_size(10 ** 6, 2) == 128
-  assert moe.block_size(4096, 8, 48) == 48
+  assert moe_kernels.block_size(4096, 8) == 128
+  assert moe_kernels.block_size(1024, 8) == 32
+  assert moe_kernels.block_size(10, 4) == 16
+  assert moe_kernels.block_size(10 ** 6, 2) == 128
+  assert moe_kernels.block_size(4096, 8, 48) == 48
 
 
 def test_grouped_matmul_choice():
-  assert moe.grouped_matmul("auto") == ("blocks" if jax.default_backend() == "cpu"
+  assert moe_kernels.grouped_matmul("auto") == ("blocks" if jax.default_backend() == "cpu"
                                         else "ragged_dot")
-  assert moe.grouped_matmul("ragged_dot") == "ragged_dot"
+  assert moe_kernels.grouped_matmul("ragged_dot") == "ragged_dot"
   with pytest.raises(ConfigError, match="config.model.moe.grouped_matmul='dense'"):
-    moe.grouped_matmul("dense")
+    moe_kernels.grouped_matmul("dense")
 
 
 @pytest.mark.parametrize("kw,key", [
@@ -114,8 +114,8 @@ def test_validate_rejects_grouped_knobs(kw, key):
 def test_block_layout_rounds_the_block_count_to_a_multiple():
   rng = np.random.default_rng(1)
   se = jnp.asarray(np.sort(np.concatenate([rng.integers(0, E, 37), np.full(5, E)])).astype(np.int32))
-  slot1, bid1, used1 = map(np.asarray, moe._block_layout(se, E, 4))
-  slot4, bid4, used4 = map(np.asarray, moe._block_layout(se, E, 4, multiple=4))
+  slot1, bid1, used1 = map(np.asarray, moe_kernels._block_layout(se, E, 4))
+  slot4, bid4, used4 = map(np.asarray, moe_kernels._block_layout(se, E, 4, multiple=4))
   nb1, nb4 = len(bid1), len(bid4)
   assert nb4 % 4 == 0 and nb1 <= nb4 < nb1 + 4
   routed = np.asarray(se) < E
