@@ -7,6 +7,7 @@ import sys
 from absl import flags, logging
 from ml_collections import config_flags
 
+from mmscale import contract
 from mmscale.flagparse import parse_flags
 
 FLAGS = flags.FlagValues()
@@ -85,5 +86,5 @@ def main(argv: list[str]) -> int:
   if summary["status"] == "diverged":
     print(f"mmscale: error: run diverged: {summary['reason']}; stopped at step {summary['step']}, "
           f"the checkpoints in {workdir} are from before it", file=sys.stderr)
-  return {"preempted": loop.PREEMPTED_EXIT_CODE, "diverged": loop.DIVERGED_EXIT_CODE}.get(
-      summary["status"], 0)
+  return {"preempted": contract.EXIT_PREEMPTED, "diverged": contract.EXIT_DIVERGED}.get(
+      summary["status"], contract.EXIT_DONE)
