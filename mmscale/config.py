@@ -18,6 +18,7 @@ import re
 
 import ml_collections
 
+from mmscale import validation as check
 from mmscale.errors import ConfigError
 
 SCHEDULES = ("wsd", "constant", "cosine")
@@ -71,57 +72,31 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def _positive_int(c, key, value):
-  if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
-    raise ConfigError(key, value, "must be a positive integer")
-
-
-def _nonneg_int(c, key, value):
-  if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
-    raise ConfigError(key, value, "must be a non-negative integer")
-
-
-def _positive_float(c, key, value):
-  if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-    raise ConfigError(key, value, "must be a finite number > 0")
-
-
-def _unit_interval(c, key, value, closed_low=True):
-  ok = isinstance(value, numbers.Real) and 0 <= value < 1
-  if not ok:
-    raise ConfigError(key, value, "must be a number in [0, 1)")
-
-
-def _one_of(key, value, allowed):
-  if value not in allowed:
-    raise ConfigError(key, value, f"must be one of {', '.join(map(repr, allowed))}")
-
-
 def validate_train(config) -> None:
   t = config.train
-  _nonneg_int(t, "train.tokens", int(t.tokens) if float(t.tokens).is_integer() else t.tokens)
+  check.integer("train.tokens", int(t.tokens) if float(t.tokens).is_integer() else t.tokens, 0)
   if not t.tokens:
-    _positive_int(t, "train.steps", t.steps)
-  _positive_float(t, "train.lr", t.lr)
-  _nonneg_int(t, "train.warmup_steps", t.warmup_steps)
-  _one_of("train.schedule", t.schedule, SCHEDULES)
-  _one_of("train.cooldown_shape", t.cooldown_shape, COOLDOWN_SHAPES)
-  _unit_interval(t, "train.cooldown_fraction", t.cooldown_fraction)
+    check.integer("train.steps", t.steps)
+  check.number("train.lr", t.lr)
+  check.integer("train.warmup_steps", t.warmup_steps, 0)
+  check.one_of("train.schedule", t.schedule, SCHEDULES)
+  check.one_of("train.cooldown_shape", t.cooldown_shape, COOLDOWN_SHAPES)
+  check.unit_interval("train.cooldown_fraction", t.cooldown_fraction)
   for key in ("b1", "b2"):
-    _unit_interval(t, f"train.{key}", t[key])
-  _positive_float(t, "train.eps", t.eps)
+    check.unit_interval(f"train.{key}", t[key])
+  check.number("train.eps", t.eps)
   if not (isinstance(t.weight_decay, numbers.Real) and t.weight_decay >= 0):
     raise ConfigError("train.weight_decay", t.weight_decay, "must be a number >= 0")
-  _positive_float(t, "train.clip_norm", t.clip_norm)
-  _nonneg_int(t, "train.eval_every", t.eval_every)
-  _positive_int(t, "train.eval_points", t.eval_points)
-  _positive_int(t, "train.eval_batches", t.eval_batches)
-  _positive_int(t, "train.log_every", t.log_every)
-  _nonneg_int(t, "train.checkpoint_every", t.checkpoint_every)
-  _positive_int(t, "train.keep_checkpoints", t.keep_checkpoints)
+  check.number("train.clip_norm", t.clip_norm)
+  check.integer("train.eval_every", t.eval_every, 0)
+  check.integer("train.eval_points", t.eval_points)
+  check.integer("train.eval_batches", t.eval_batches)
+  check.integer("train.log_every", t.log_every)
+  check.integer("train.checkpoint_every", t.checkpoint_every, 0)
+  check.integer("train.keep_checkpoints", t.keep_checkpoints)
   for s in t.save_steps:
-    _positive_int(t, "train.save_steps", s)
-  _one_of("train.dtype", t.dtype, ("float32", "bfloat16"))
+    check.integer("train.save_steps", s)
+  check.one_of("train.dtype", t.dtype, ("float32", "bfloat16"))
   if t.init_from and not t.init_step:
     raise ConfigError("train.init_step", t.init_step, "must be > 0 when train.init_from is set")
 
@@ -177,11 +152,10 @@ def validate_run(config) -> None:
   """The metric writers' keys (defaults where a config predates them)."""
   r = config.run
   tb, wandb, mode = r.get("tensorboard", True), r.get("wandb", ""), r.get("wandb_mode", "offline")
-  if not isinstance(tb, bool):
-    raise ConfigError("run.tensorboard", tb, "must be True or False")
+  check.boolean("run.tensorboard", tb)
   if not isinstance(wandb, str):
     raise ConfigError("run.wandb", wandb, "must be a W&B project name, or '' for no W&B")
-  _one_of("run.wandb_mode", mode, WANDB_MODES)
+  check.one_of("run.wandb_mode", mode, WANDB_MODES)
   if wandb:
     import importlib.util
     if importlib.util.find_spec("wandb") is None:

@@ -15,7 +15,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # packages (mmscale.data) or top-level modules (mmscale.config). data and models are siblings: the
 # model's dimensions take the vocabulary size as an input instead of reading the tokenizer.
 RANKS = {
-    "mmscale": 0, "mmscale.errors": 0, "mmscale.contract": 0,
+    "mmscale": 0, "mmscale.errors": 0, "mmscale.contract": 0, "mmscale.validation": 1,
     "mmscale.config_file": 1, "mmscale.outputs": 1, "mmscale.allocator": 1,
     "mmscale.flagparse": 2, "mmscale.parallel": 2,
     "mmscale.data": 3, "mmscale.models": 3,

@@ -32,6 +32,7 @@ from etils import epath
 
 from mmscale.contract import MODALITIES
 from mmscale.data import fields as fields_lib
+from mmscale import validation as check
 from mmscale.errors import ConfigError
 
 SOURCES = ("procedural", "corpus", "array_record", "tfds", "webdataset", "parquet", "obelics", "hf")
@@ -106,16 +107,6 @@ def corpora_streams() -> ml_collections.ConfigDict:
   })
 
 
-def _int(key, v, low=1):
-  if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < low:
-    raise ConfigError(key, v, "must be a positive integer" if low == 1 else f"must be an integer >= {low}")
-
-
-def _one_of(key, v, allowed):
-  if v not in allowed:
-    raise ConfigError(key, v, f"must be one of {', '.join(map(repr, allowed))}")
-
-
 def parse_mixture(text: str) -> dict[str, float]:
   out = {}
   for part in filter(None, (p.strip() for p in text.split(","))):
@@ -165,7 +156,7 @@ _KIND = {"corpus": "ArrayRecord", "array_record": "ArrayRecord", "webdataset": "
 
 
 def _validate_augment(a):
-  _one_of("data.augment.random_resized_crop", a.random_resized_crop, (True, False))
+  check.boolean("data.augment.random_resized_crop", a.random_resized_crop)
   for k in ("scale", "ratio"):
     v = tuple(a[k])
     if len(v) != 2 or not all(isinstance(x, numbers.Real) for x in v) or not 0 < v[0] <= v[1]:
@@ -183,14 +174,12 @@ def _validate_stream(config, name, s):
   unknown = sorted(set(s.keys()) - set(STREAM_KEYS))
   if unknown:
     raise ConfigError(f"{key}.{unknown[0]}", s[unknown[0]], f"unknown stream key; allowed: {', '.join(STREAM_KEYS)}")
-  _one_of(f"{key}.source", s.get("source"), SOURCES)
-  w = s.get("weight", None)
-  if not isinstance(w, numbers.Real) or isinstance(w, bool) or not math.isfinite(w) or w < 0:
-    raise ConfigError(f"{key}.weight", w, "must be a finite number >= 0")
+  check.one_of(f"{key}.source", s.get("source"), SOURCES)
+  check.number(f"{key}.weight", s.get("weight", None), 0, strict=False)
   for k in ("size", "eval_size"):
-    _int(f"{key}.{k}", s.get(k, 0), low=0)
+    check.integer(f"{key}.{k}", s.get(k, 0), 0)
   if s.source == "procedural":
-    _one_of(f"{key}.name", s.name, PROCEDURAL)
+    check.one_of(f"{key}.name", s.name, PROCEDURAL)
     for m in PROCEDURAL_MODALITIES[s.name]:
       if m not in config.data.modalities:
         raise ConfigError(f"{key}.name", s.name, f"produces {m}, which is not in data.modalities")
@@ -228,20 +217,20 @@ def validate(config) -> None:
   d = config.data
   for k in ("seq_len", "batch_size", "image_size", "patch_size", "patch_dim", "bpe_vocab_size",
             "procedural_size", "procedural_eval_size", "estimate_examples"):
-    _int(f"data.{k}", d[k])
+    check.integer(f"data.{k}", d[k])
   for k in ("num_threads", "prefetch", "cache_examples"):
-    _int(f"data.{k}", d[k], low=0)
+    check.integer(f"data.{k}", d[k], 0)
   if d.tokenizer not in ("byte", "bpe") and not str(d.tokenizer).endswith((".model", ".json")):
-    _one_of("data.tokenizer", d.tokenizer, TOKENIZERS)
+    check.one_of("data.tokenizer", d.tokenizer, TOKENIZERS)
   _validate_augment(d.augment)
-  _one_of("data.mix_by", d.mix_by, MIX_BY)
-  _one_of("data.host_split", d.host_split, ("rows", "examples"))
-  _one_of("data.on_corrupt", d.on_corrupt, ON_CORRUPT)
+  check.one_of("data.mix_by", d.mix_by, MIX_BY)
+  check.one_of("data.host_split", d.host_split, ("rows", "examples"))
+  check.one_of("data.on_corrupt", d.on_corrupt, ON_CORRUPT)
   mods = tuple(d.modalities)
   if not mods or "text" not in mods:
     raise ConfigError("data.modalities", mods, "must include 'text'")
   for m in mods:
-    _one_of("data.modalities", m, MODALITIES)
+    check.one_of("data.modalities", m, MODALITIES)
   if d.image_size % d.patch_size:
     raise ConfigError("data.patch_size", d.patch_size,
                       f"must divide data.image_size ({d.image_size})")
@@ -252,7 +241,7 @@ def validate(config) -> None:
   need = {"image": 3 * d.patch_size ** 2}
   a = d.audio
   for k in ("sample_rate", "n_mels", "frame_ms", "hop_ms", "patch_frames"):
-    _int(f"data.audio.{k}", a[k])
+    check.integer(f"data.audio.{k}", a[k])
   if not (isinstance(a.max_seconds, numbers.Real) and a.max_seconds > 0):
     raise ConfigError("data.audio.max_seconds", a.max_seconds, "must be a number > 0")
   need["audio"] = a.n_mels * a.patch_frames

@@ -14,6 +14,7 @@ import ml_collections
 
 from mmscale.contract import MEDIA_MODALITIES as MEDIA
 from mmscale.contract import MODALITIES
+from mmscale import validation as check
 from mmscale.errors import ConfigError
 from mmscale.models import moe_config
 
@@ -131,66 +132,48 @@ def dims(config, vocab_size: int = 0) -> Dims:
 
 # -- validation ---------------------------------------------------------------------------------
 
-def _int(key, value, minimum=1):
-  if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-    raise ConfigError(key, value, f"must be {what}")
-
-
-def _pos_float(key, value):
-  if (not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value)
-      or value <= 0):
-    raise ConfigError(key, value, "must be a finite number > 0")
-
-
-def _one_of(key, value, allowed):
-  if value not in allowed:
-    raise ConfigError(key, value, f"must be one of {', '.join(map(repr, allowed))}")
-
-
 def _check_tower(prefix, c):
-  _int(f"{prefix}.width", c.width)
-  _int(f"{prefix}.depth", c.depth)
-  _int(f"{prefix}.heads", c.heads)
-  _int(f"{prefix}.head_dim", c.head_dim, minimum=0)
+  check.integer(f"{prefix}.width", c.width)
+  check.integer(f"{prefix}.depth", c.depth)
+  check.integer(f"{prefix}.heads", c.heads)
+  check.integer(f"{prefix}.head_dim", c.head_dim, 0)
   if not c.head_dim and c.width % c.heads:
     raise ConfigError(f"{prefix}.heads", c.heads,
                       f"must divide {prefix}.width ({c.width}) when head_dim is 0")
   if c.head_dim % 2 or (not c.head_dim and (c.width // c.heads) % 2):
     raise ConfigError(f"{prefix}.head_dim", c.head_dim or c.width // c.heads,
                       "must be even (rotary embeddings rotate pairs)")
-  _int(f"{prefix}.ffn_hidden", c.ffn_hidden, minimum=0)
+  check.integer(f"{prefix}.ffn_hidden", c.ffn_hidden, 0)
 
 
 def validate(config) -> None:
   """Checks config.model (and the data fields it reads); ConfigError on the first bad value."""
   m = config.model
   _check_tower("model", m)
-  _int("model.ffn_multiple", m.ffn_multiple)
-  _int("model.vocab_size", m.vocab_size, minimum=0)
-  _pos_float("model.rope_theta", m.rope_theta)
-  if not isinstance(m.qk_norm, bool):
-    raise ConfigError("model.qk_norm", m.qk_norm, "must be True or False")
-  _pos_float("model.norm_eps", m.norm_eps)
-  _pos_float("model.init_scale", m.init_scale)
-  _one_of("model.fusion", m.fusion, FUSIONS)
-  _one_of("model.ffn", m.ffn, FFNS)
+  check.integer("model.ffn_multiple", m.ffn_multiple)
+  check.integer("model.vocab_size", m.vocab_size, 0)
+  check.number("model.rope_theta", m.rope_theta)
+  check.boolean("model.qk_norm", m.qk_norm)
+  check.number("model.norm_eps", m.norm_eps)
+  check.number("model.init_scale", m.init_scale)
+  check.one_of("model.fusion", m.fusion, FUSIONS)
+  check.one_of("model.ffn", m.ffn, FFNS)
   mods = m.modalities
   if isinstance(mods, str) or not isinstance(mods, (tuple, list)):
     raise ConfigError("model.modalities", mods, f"must be a tuple of modalities from {MEDIA}")
   for mod in mods:
-    _one_of("model.modalities", mod, MEDIA)
+    check.one_of("model.modalities", mod, MEDIA)
   if len(set(mods)) != len(mods):
     raise ConfigError("model.modalities", tuple(mods), "must not repeat a modality")
-  _one_of("model.image_loss", m.image_loss, IMAGE_LOSSES)
+  check.one_of("model.image_loss", m.image_loss, IMAGE_LOSSES)
   if not isinstance(m.image_loss_weight, numbers.Real) or m.image_loss_weight < 0:
     raise ConfigError("model.image_loss_weight", m.image_loss_weight, "must be a number >= 0")
-  _int("model.vq_codebook_size", m.vq_codebook_size, minimum=2)
-  _int("model.vq_iters", m.vq_iters)
-  _one_of("model.attention_impl", m.attention_impl, ("", "xla", "cudnn", "pallas"))
-  _one_of("model.remat", m.remat, REMAT)
+  check.integer("model.vq_codebook_size", m.vq_codebook_size, 2)
+  check.integer("model.vq_iters", m.vq_iters)
+  check.one_of("model.attention_impl", m.attention_impl, ("", "xla", "cudnn", "pallas"))
+  check.one_of("model.remat", m.remat, REMAT)
   _check_tower("model.encoder", m.encoder)
-  _pos_float("model.encoder.lr_factor", m.encoder.lr_factor)
+  check.number("model.encoder.lr_factor", m.encoder.lr_factor)
   if m.ffn != "dense" or "moe" in m:
     moe_config.validate(config)
   if m.ffn == "moe" and m.depth % m.moe.every:
@@ -199,7 +182,7 @@ def validate(config) -> None:
   d = config.data
   for key in ("seq_len", "patch_dim", "patch_size", "image_size"):
     if key in d:
-      _int(f"data.{key}", d[key])
+      check.integer(f"data.{key}", d[key])
   if m.attention_impl == "pallas" and "seq_len" in d:
     from mmscale.models import flash_attention  # pylint: disable=g-import-not-at-top
     problem = flash_attention.seq_len_problem(int(d.seq_len))

@@ -1,10 +1,8 @@
 """config.model.moe: the sparse-MoE and modality-routing knobs and their validation."""
 
-import math
-import numbers
-
 import ml_collections
 
+from mmscale import validation as check
 from mmscale.errors import ConfigError
 
 MODES = ("dropless", "capacity")
@@ -35,18 +33,6 @@ def defaults() -> ml_collections.ConfigDict:
   return c
 
 
-def _int(key, value, minimum=1):
-  if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-    raise ConfigError(key, value, f"must be an integer >= {minimum}")
-
-
-def _real(key, value, minimum, strict):
-  ok = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-        and (value > minimum if strict else value >= minimum))
-  if not ok:
-    raise ConfigError(key, value, f"must be a finite number {'>' if strict else '>='} {minimum}")
-
-
 def routing_groups(config) -> tuple[str, ...]:
   """Modalities owning a share of the experts (aware routing) or an FFN (ffn=modality)."""
   return ("text",) + tuple(config.model.get("modalities", ()))
@@ -54,27 +40,20 @@ def routing_groups(config) -> tuple[str, ...]:
 
 def validate(config) -> None:
   c = config.model.moe
-  _int("model.moe.experts", c.experts)
-  _int("model.moe.top_k", c.top_k)
+  check.integer("model.moe.experts", c.experts)
+  check.integer("model.moe.top_k", c.top_k)
   if c.top_k > c.experts:
     raise ConfigError("model.moe.top_k", c.top_k, f"must be <= model.moe.experts ({c.experts})")
-  _int("model.moe.expert_hidden", c.expert_hidden, minimum=0)
-  if c.mode not in MODES:
-    raise ConfigError("model.moe.mode", c.mode, f"must be one of {', '.join(map(repr, MODES))}")
-  _real("model.moe.capacity_factor", c.capacity_factor, 0, strict=True)
-  grouped = c.get("grouped_matmul", "auto")
-  if grouped not in GROUPED_MATMULS:
-    raise ConfigError("model.moe.grouped_matmul", grouped,
-                      f"must be one of {', '.join(map(repr, GROUPED_MATMULS))}")
-  _int("model.moe.block_size", c.get("block_size", 0), minimum=0)
-  _real("model.moe.lb_weight", c.lb_weight, 0, strict=False)
-  _real("model.moe.z_weight", c.z_weight, 0, strict=False)
-  if not isinstance(c.shared_expert, bool):
-    raise ConfigError("model.moe.shared_expert", c.shared_expert, "must be True or False")
-  _int("model.moe.every", c.every)
-  if c.routing not in ROUTINGS:
-    raise ConfigError("model.moe.routing", c.routing,
-                      f"must be one of {', '.join(map(repr, ROUTINGS))}")
+  check.integer("model.moe.expert_hidden", c.expert_hidden, 0)
+  check.one_of("model.moe.mode", c.mode, MODES)
+  check.number("model.moe.capacity_factor", c.capacity_factor, 0)
+  check.one_of("model.moe.grouped_matmul", c.get("grouped_matmul", "auto"), GROUPED_MATMULS)
+  check.integer("model.moe.block_size", c.get("block_size", 0), 0)
+  check.number("model.moe.lb_weight", c.lb_weight, 0, strict=False)
+  check.number("model.moe.z_weight", c.z_weight, 0, strict=False)
+  check.boolean("model.moe.shared_expert", c.shared_expert)
+  check.integer("model.moe.every", c.every)
+  check.one_of("model.moe.routing", c.routing, ROUTINGS)
   if c.routing == "aware":
     groups = routing_groups(config)
     if c.experts % len(groups):
