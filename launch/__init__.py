@@ -6,4 +6,6 @@ Each module has `launch(root, manifest, workers, train_fn, **options) -> int`:
   tpu    one worker per host of a TPU VM pod through `gcloud compute tpus tpu-vm ssh --worker=all`
 """
 
-LAUNCHERS = ("local", "slurm", "tpu")
+# --launcher -> the module that launches; its keys are the allowed launchers. Module names, not
+# modules, so that `mmscale sweep --help` lists them without importing a launcher.
+LAUNCHERS = {"local": "launch.local", "slurm": "launch.slurm", "tpu": "launch.tpu"}

@@ -20,9 +20,7 @@ import ml_collections
 
 from mmscale import validation as check
 from mmscale.errors import ConfigError
-
-SCHEDULES = ("wsd", "constant", "cosine")
-COOLDOWN_SHAPES = ("inv_sqrt", "linear", "cosine")
+from mmscale.train import schedule
 
 
 def train_defaults() -> ml_collections.ConfigDict:
@@ -79,8 +77,8 @@ def validate_train(config) -> None:
     check.integer("train.steps", t.steps)
   check.number("train.lr", t.lr)
   check.integer("train.warmup_steps", t.warmup_steps, 0)
-  check.one_of("train.schedule", t.schedule, SCHEDULES)
-  check.one_of("train.cooldown_shape", t.cooldown_shape, COOLDOWN_SHAPES)
+  check.choice("train.schedule", t.schedule, schedule.SCHEDULES)
+  check.choice("train.cooldown_shape", t.cooldown_shape, schedule.COOLDOWNS)
   check.unit_interval("train.cooldown_fraction", t.cooldown_fraction)
   for key in ("b1", "b2"):
     check.unit_interval(f"train.{key}", t[key])

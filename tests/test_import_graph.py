@@ -19,6 +19,8 @@ RANKS = {
     "mmscale.config_file": 1, "mmscale.outputs": 1, "mmscale.allocator": 1,
     "mmscale.flagparse": 2, "mmscale.parallel": 2,
     "mmscale.data": 3, "mmscale.models": 3,
+    # The LR schedules are a choice of config.train: its validator reads their registry.
+    "mmscale.train.schedule": 3,
     "mmscale.config": 4, "mmscale.flops": 5,
     "mmscale.train": 6,
     "mmscale.sweep": 7, "launch": 8,

@@ -21,7 +21,7 @@ from mmscale.laws.names import LAWS
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("records", None, "CSV table (mmscale collect, or any CSV with params, tokens, loss).",
                     flag_values=FLAGS)
-flags.DEFINE_enum("law", "chinchilla", list(LAWS), "Law to fit.", flag_values=FLAGS)
+flags.DEFINE_enum("law", "chinchilla", sorted(LAWS), "Law to fit.", flag_values=FLAGS)
 flags.DEFINE_string("json", None, "Write the Fit JSON here.", flag_values=FLAGS)
 flags.DEFINE_list("group_by", [], "Columns whose values split the fits (e.g. source,fusion).", flag_values=FLAGS)
 flags.DEFINE_integer("bootstrap", 0, "Bootstrap replicates (each a full multi-start refit).", flag_values=FLAGS)

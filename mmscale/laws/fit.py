@@ -18,20 +18,27 @@ from mmscale.laws import diagnostics
 from mmscale.laws import evaluate
 from mmscale.laws import isoflop
 from mmscale.laws import table as tbl
-from mmscale.laws.names import LAWS
+from mmscale.laws.names import LAWS, fitter
 
 
-def _one(table, law, n_boot, seed, heldout, tied=False, isoflop_window=None) -> dict:
-  rows = tbl.final_rows(table)
-  # The other laws import jax (mixed_modal) or more; a Chinchilla fit never loads them.
-  if law == "sparsity":
-    from mmscale.laws import sparsity
-    return sparsity.fit(rows)
-  if law == "compression":
-    from mmscale.laws import compression
-    return compression.fit(rows)
-  if law == "mixed_modal":
-    return _mixed_modal(rows)
+def _one(table, law, n_boot, seed, heldout, **kw) -> dict:
+  return fitter(law)(table, tbl.final_rows(table), n_boot, seed, heldout, **kw)
+
+
+# Each law of mmscale.laws.names.LAWS: fit(table, final rows, n_boot, seed, heldout, **options).
+# The other laws import jax (mixed_modal) or more; a Chinchilla fit never loads them.
+
+def fit_sparsity(table, rows, *_) -> dict:
+  from mmscale.laws import sparsity
+  return sparsity.fit(rows)
+
+
+def fit_compression(table, rows, *_) -> dict:
+  from mmscale.laws import compression
+  return compression.fit(rows)
+
+
+def fit_chinchilla(table, rows, n_boot, seed, heldout, tied=False, isoflop_window=None) -> dict:
   tbl.require(rows, ("params", "tokens", "loss"), "chinchilla fit")
   N, D, L = rows["params"], rows["tokens"], rows["loss"]
   C = tbl.compute(rows)
@@ -67,7 +74,7 @@ def _one(table, law, n_boot, seed, heldout, tied=False, isoflop_window=None) -> 
   return out
 
 
-def _mixed_modal(rows) -> dict:
+def fit_mixed_modal(table, rows, *_) -> dict:
   """Aghajanyan et al.: a law per modality (its unimodal runs), an interaction law per pair with runs."""
   from mmscale.laws import mixed_modal
   ms = [m for m in MODALITIES if f"tokens_{m}" in rows]
@@ -95,7 +102,7 @@ def _mixed_modal(rows) -> dict:
 def fit_all(table, law="chinchilla", group_by=(), bootstrap=0, seed=0, heldout=None, tied=False,
             isoflop_window=None) -> dict:
   if law not in LAWS:
-    raise UserError(f"--law={law!r}: must be one of {', '.join(LAWS)}")
+    raise UserError(f"--law={law!r}: must be one of {', '.join(sorted(LAWS))}")
   if bootstrap < 0:
     raise UserError(f"--bootstrap={bootstrap}: must be >= 0")
   if (tied or isoflop_window is not None) and law != "chinchilla":

@@ -16,11 +16,10 @@ from mmscale.contract import MEDIA_MODALITIES as MEDIA
 from mmscale.contract import MODALITIES
 from mmscale import validation as check
 from mmscale.errors import ConfigError
-from mmscale.models import moe_config
+from mmscale.models import loss, moe_config
 
 FUSIONS = ("early", "late")
 FFNS = ("dense", "moe", "modality")
-IMAGE_LOSSES = ("none", "next_patch", "vq")
 # What each scanned layer keeps for the backward pass (policies in mmscale/models/blocks.py).
 REMAT = ("none", "full", "dots", "dots_no_batch", "block_io")
 
@@ -165,7 +164,7 @@ def validate(config) -> None:
     check.one_of("model.modalities", mod, MEDIA)
   if len(set(mods)) != len(mods):
     raise ConfigError("model.modalities", tuple(mods), "must not repeat a modality")
-  check.one_of("model.image_loss", m.image_loss, IMAGE_LOSSES)
+  check.choice("model.image_loss", m.image_loss, loss.IMAGE_LOSSES)
   if not isinstance(m.image_loss_weight, numbers.Real) or m.image_loss_weight < 0:
     raise ConfigError("model.image_loss_weight", m.image_loss_weight, "must be a number >= 0")
   check.integer("model.vq_codebook_size", m.vq_codebook_size, 2)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mmscale.models import config as model_config
+from mmscale.contract import MODALITIES
 
 
 def _normalise(patches, eps=1e-6):
@@ -30,17 +30,26 @@ def _normalise(patches, eps=1e-6):
   return (patches - mean) * jax.lax.rsqrt(var + eps)
 
 
+def _next_patch_nll(model, modality, pred, target):
+  err = pred - _normalise(target)
+  return 0.5 * jnp.sum(err * err, -1) + 0.5 * target.shape[-1] * math.log(2 * math.pi)
+
+
+def _vq_nll(model, modality, pred, target):
+  codes = model.codebooks[modality].quantize(target)
+  return optax.softmax_cross_entropy_with_integer_labels(pred, codes)
+
+
+# config.model.image_loss -> the nll of a media position (None: no loss); its keys are the allowed
+# image losses (see the module docstring).
+IMAGE_LOSSES = {"none": None, "next_patch": _next_patch_nll, "vq": _vq_nll}
+
+
 def media_nll(model, out, batch, modality: str, kind: str):
   """Per-position nll [B, L-1] of predicting position i+1's patch from position i."""
   pred = out["image_pred"][modality][:, :-1]
   target = batch["patches"][:, 1:].astype(jnp.float32)
-  if kind == "next_patch":
-    err = pred - _normalise(target)
-    return 0.5 * jnp.sum(err * err, -1) + 0.5 * target.shape[-1] * math.log(2 * math.pi)
-  if kind == "vq":
-    codes = model.codebooks[modality].quantize(target)
-    return optax.softmax_cross_entropy_with_integer_labels(pred, codes)
-  raise ValueError(f"unknown image_loss {kind!r}")
+  return IMAGE_LOSSES[kind](model, modality, pred, target)
 
 
 def loss_fn(model, batch, config, *, train: bool = True):
@@ -55,12 +64,12 @@ def loss_fn(model, batch, config, *, train: bool = True):
   text_nll = optax.softmax_cross_entropy_with_integer_labels(
       out["logits"][:, :-1], batch["tokens"][:, 1:])
   objective = 0.0
-  for i, name in enumerate(model_config.MODALITIES):
+  for i, name in enumerate(MODALITIES):
     where = valid & (tgt_mod == i)
     if name == "text":
       nll = text_nll
       weight = 1.0
-    elif name in model.dims.modalities and m.image_loss != "none":
+    elif name in model.dims.modalities and IMAGE_LOSSES[m.image_loss]:
       nll = media_nll(model, out, batch, name, m.image_loss)
       weight = float(m.image_loss_weight)
     else:

@@ -12,9 +12,9 @@ import json
 from absl import flags, logging
 from ml_collections import config_flags
 
-from mmscale.flagparse import parse_flags
-
+from launch import LAUNCHERS
 from mmscale.errors import UserError
+from mmscale.flagparse import parse_flags
 
 FLAGS = flags.FlagValues()
 _CONFIG = config_flags.DEFINE_config_file(
@@ -22,7 +22,7 @@ _CONFIG = config_flags.DEFINE_config_file(
     "experiments/tiny_isoflop.py; leaves of the base config can be overridden (--config.seed=1).",
     flag_values=FLAGS, lock_config=False)
 _ROOT = flags.DEFINE_string("root", None, "Sweep root: one directory per run.", flag_values=FLAGS)
-_LAUNCHER = flags.DEFINE_enum("launcher", "local", ["local", "slurm", "tpu"], "Where to run.",
+_LAUNCHER = flags.DEFINE_enum("launcher", "local", sorted(LAUNCHERS), "Where to run.",
                               flag_values=FLAGS)
 _WORKERS = flags.DEFINE_integer("workers", 1, "Worker processes (local), array tasks (slurm).",
                                 lower_bound=1, flag_values=FLAGS)
@@ -132,7 +132,7 @@ def sweep() -> int:
   manifest = plan.write_manifest(root, path, study.specs)
   for note in study.notes:
     logging.info("grid: %s", note)
-  launcher = importlib.import_module(f"launch.{_LAUNCHER.value}")
+  launcher = importlib.import_module(LAUNCHERS[_LAUNCHER.value])
   from mmscale.sweep import watch
   # Shown while this process waits on the runs (local workers, or scheduler jobs with --wait).
   every = _PROGRESS.value if _LAUNCHER.value == "local" or _WAIT.value else 0
