@@ -24,7 +24,7 @@ def compile_once(config, depth: int) -> dict:
   batch = t.device_batch(next(t.data))
   with jax.set_mesh(t.mesh):
     w0, c0 = time.perf_counter(), time.process_time()
-    lowered = t.train_step.lower(t.params, t.opt_state, batch)
+    lowered = t.train_step.lower(t.params, t.opt_state, batch, t.lr_input(1))
     w1 = time.perf_counter()
     lowered.compile()
     w2, c2 = time.perf_counter(), time.process_time()

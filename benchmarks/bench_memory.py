@@ -72,7 +72,7 @@ def child(config_spec, overrides, steps) -> dict:
 def compiled_memory(trainer, batch) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   with jax.set_mesh(trainer.mesh):
-    lowered = trainer.train_step.lower(trainer.params, trainer.opt_state, batch)
+    lowered = trainer.train_step.lower(trainer.params, trainer.opt_state, batch, trainer.lr_input(1))
     m = lowered.compile().memory_analysis()
   return {"temp_bytes": int(m.temp_size_in_bytes), "argument_bytes": int(m.argument_size_in_bytes),
           "output_bytes": int(m.output_size_in_bytes), "alias_bytes": int(m.alias_size_in_bytes)}

@@ -49,11 +49,11 @@ def step_rate(config, steps: int) -> tuple[float, float]:
   batches = [next(t.data) for _ in range(steps + 1)]
   params, opt = t.params, t.opt_state
   with jax.set_mesh(t.mesh):
-    params, opt, m = t.train_step(params, opt, t.device_batch(batches[0]))  # Compile.
+    params, opt, m = t.train_step(params, opt, t.device_batch(batches[0]), t.lr_input(1))  # Compile.
     jax.block_until_ready(m)
     t0 = time.perf_counter()
     for b in batches[1:]:
-      params, opt, m = t.train_step(params, opt, t.device_batch(b))
+      params, opt, m = t.train_step(params, opt, t.device_batch(b), t.lr_input(1))
     jax.block_until_ready(m)
   dt = time.perf_counter() - t0
   tokens = sum(int((b["segment_ids"] > 0).sum()) for b in batches[1:])

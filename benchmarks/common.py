@@ -194,7 +194,8 @@ class StepTimer:
     with self.jax.set_mesh(self.t.mesh):
       for _ in range(steps):
         b = self.batches[self.calls % len(self.batches)]
-        self.params, self.opt_state, m = self.t.train_step(self.params, self.opt_state, b)
+        self.params, self.opt_state, m = self.t.train_step(self.params, self.opt_state, b,
+                                                           self.t.lr_input(1))
         self.calls += 1
       self.jax.block_until_ready((self.params, m))
 

@@ -46,7 +46,7 @@ def main(argv=None):
       nonlocal params, opt_state
       with jax.set_mesh(trainer.mesh):
         for i in range(a.steps):
-          params, opt_state, m = trainer.train_step(params, opt_state, batch_of(i))
+          params, opt_state, m = trainer.train_step(params, opt_state, batch_of(i), trainer.lr_input(1))
           if deferred:  # As the loop does: the read-back waits until the next step is queued.
             jax.device_get(deferred)
             deferred.clear()

@@ -226,15 +226,17 @@ def summary(root: str, run_id: str):
   return _read_json(os.path.join(run_dir(root, run_id), SUMMARY))
 
 
-def status(root: str, run_id: str) -> str:
-  """pending | running | preempted | done | diverged | failed | blocked (claims decide "running";
-  "blocked": a branch whose trunk diverged before the branch's starting checkpoint)."""
+def status(root: str, run_id: str, stale_after: float | None = None) -> str:
+  """pending | running | preempted | done | diverged | failed | blocked (claims decide "running",
+  stale after `stale_after` s, by default claims.STALE_AFTER_S; "blocked": a branch whose trunk
+  diverged before the branch's starting checkpoint)."""
   from mmscale.sweep import claims  # Avoids an import cycle.
 
   s = summary(root, run_id) or {}
   if s.get("status") in FINISHED:
     return s["status"]
-  if claims.is_held(run_dir(root, run_id)):
+  if claims.is_held(run_dir(root, run_id), claims.STALE_AFTER_S if stale_after is None
+                    else stale_after):
     return "running"
   if s.get("status") == "failed" or os.path.exists(os.path.join(run_dir(root, run_id), ERROR_FILE)):
     return "failed"

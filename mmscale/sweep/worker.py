@@ -108,11 +108,15 @@ class Worker:
 
   # -- scheduling
 
+  def _status(self, run_id: str) -> str:
+    # With this worker's claim timeout: a claim it would take over is not "running" to it.
+    return registry.status(self.root, run_id, self.stale_after_s)
+
   def _ready(self, spec) -> str:
     """'ready', 'wait' (trunk not there yet) or 'blocked' (trunk failed)."""
     if spec.kind != "branch":
       return "ready"
-    trunk = registry.status(self.root, spec.depends_on)
+    trunk = self._status(spec.depends_on)
     if trunk == "done" or registry.checkpoint_ready(self.root, spec.depends_on, spec.depends_step):
       return "ready"
     if trunk == "diverged":  # It stopped before the branch point: that checkpoint never comes.
@@ -122,7 +126,7 @@ class Worker:
     return "wait"
 
   def _todo(self, run_id: str) -> bool:
-    s = registry.status(self.root, run_id)
+    s = self._status(run_id)
     # A retry of failed runs tries each once per worker session, not forever.
     return s in ("pending", "preempted") or (s == "failed" and self.retry_failed
                                                and run_id not in self.ran)
@@ -130,7 +134,7 @@ class Worker:
   def run(self) -> int:
     """Works until nothing is left; 0 when all done, 1 when some failed, 143 when stopped."""
     while not self._stop.is_set():
-      statuses = {r: registry.status(self.root, r) for r in self.run_ids}
+      statuses = {r: self._status(r) for r in self.run_ids}
       open_runs = [r for r, s in statuses.items() if s not in registry.FINISHED
                    and (s != "failed" or (self.retry_failed and r not in self.ran))]
       started = False
@@ -154,7 +158,7 @@ class Worker:
           continue
         with claim:
           # Someone may have finished it between our status read and the claim.
-          if registry.status(self.root, run_id) in registry.FINISHED:
+          if self._status(run_id) in registry.FINISHED:
             continue
           self._claim = claim
           self._run_one(spec)
@@ -168,7 +172,7 @@ class Worker:
       self._stop.wait(self.poll_s)
     if self._stop.is_set():
       return EXIT_STOPPED
-    failed = [r for r in self.run_ids if registry.status(self.root, r) not in registry.FINISHED]
+    failed = [r for r in self.run_ids if self._status(r) not in registry.FINISHED]
     return 1 if failed else 0
 
   def _run_one(self, spec) -> int:

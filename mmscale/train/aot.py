@@ -9,6 +9,7 @@ GPU and TPU without one (tests/models/test_lower_platforms.py).
 """
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from mmscale import config as config_lib
@@ -35,7 +36,7 @@ def batch_spec(config, mesh, rows: int | None = None) -> dict:
 
 
 def train_step(config, mesh, rows: int | None = None):
-  """(jitted train step, (params, opt_state, batch) as sharded ShapeDtypeStructs).
+  """(jitted train step, (params, opt_state, batch, lr) as sharded ShapeDtypeStructs).
 
   Call it outside any mesh context (nnx.eval_shape would turn the logical axis names into
   shardings on that mesh and fail); lower the step under `jax.set_mesh(mesh)`: the MoE layer reads
@@ -51,4 +52,5 @@ def train_step(config, mesh, rows: int | None = None):
   opt_state = _sharded(jax.eval_shape(tx.init, params),
                        parallel.opt_state_shardings(tx, params, mesh))
   step, _ = make_steps(graphdef, rest, tx, config)
-  return jax.jit(step, donate_argnums=(0, 1)), (params, opt_state, batch_spec(config, mesh, rows))
+  lr = jax.ShapeDtypeStruct((), jnp.float32)
+  return jax.jit(step, donate_argnums=(0, 1)), (params, opt_state, batch_spec(config, mesh, rows), lr)

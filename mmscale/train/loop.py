@@ -109,11 +109,15 @@ class Trainer:
     # Every step's learning rate in one compiled call: evaluating the optax schedule eagerly at each
     # record would dispatch (and, the first time in a process, compile) a dozen tiny ops.
     n = max(int(config.train.steps), 1)
-    self._lrs = np.asarray(jax.jit(jax.vmap(self.schedule))(np.arange(n, dtype=np.int32)))
+    self._lrs = np.asarray(jax.jit(jax.vmap(self.schedule))(np.arange(n, dtype=np.int32)), np.float32)
 
   def lr(self, step: int) -> float:
     """The learning rate the optimizer used for `step` (1-based: the update that produced it)."""
     return float(self._lrs[step - 1])
+
+  def lr_input(self, step: int) -> np.float32:
+    """The train step's `lr` argument for the update that produces `step` (1-based)."""
+    return self._lrs[step - 1]
 
   def device_batch(self, batch: dict) -> dict:
     if jax.process_count() == 1:  # One transfer for the whole batch: the cheapest host path.
@@ -286,7 +290,7 @@ def _train(config, workdir) -> dict:
         break
       ckpt.raise_failed_save()  # A background save that failed (disk full) stops the run now.
       batch = t.device_batch(next(t.data))
-      params, opt_state, metrics = t.train_step(params, opt_state, batch)
+      params, opt_state, metrics = t.train_step(params, opt_state, batch, t.lr_input(step + 1))
       step += 1
       if deferred is not None:
         # The previous log step's read-back, now that this step keeps the device busy: reading it

@@ -1,5 +1,11 @@
 """AdamW with decoupled weight decay, global-norm clipping and a per-group learning-rate factor.
 
+The learning rate itself is not part of the optimizer: the transformation ends at a unit rate (times
+the group's factor) and the train step multiplies its updates by the step's rate, an input
+(mmscale/train/step.py). A schedule baked into the compiled step makes every run of a sweep (each
+size and budget has its own peak and cool-down) a new executable; as an input, all runs of one shape
+share one entry of the compilation cache.
+
 Late fusion trains its vision encoder at `config.model.encoder.lr_factor` times the decoder's rate
 (Shukor et al. 2025); that is an optax.multi_transform over parameter labels that the model gives.
 Weight decay skips vectors (norm scales, biases), as is standard.
@@ -8,7 +14,6 @@ Weight decay skips vectors (norm scales, biases), as is standard.
 import jax
 import optax
 
-from mmscale.train.schedule import make_schedule
 
 
 def _decay_mask(params):
@@ -16,9 +21,8 @@ def _decay_mask(params):
 
 
 def _adamw(train_cfg, lr_factor: float = 1.0):
-  schedule = make_schedule(train_cfg)
-  scaled = schedule if lr_factor == 1.0 else (lambda step: lr_factor * schedule(step))
-  return optax.adamw(scaled, b1=train_cfg.b1, b2=train_cfg.b2, eps=train_cfg.eps,
+  # `lr_factor` stands where the rate stood: the step's rate multiplies the result (see above).
+  return optax.adamw(lr_factor, b1=train_cfg.b1, b2=train_cfg.b2, eps=train_cfg.eps,
                      weight_decay=train_cfg.weight_decay, mask=_decay_mask)
 
 

@@ -33,9 +33,12 @@ def make_steps(graphdef, rest, tx: optax.GradientTransformation, config):
     model = nnx.merge(graphdef, params, rest)
     return loss_fn(model, batch, config, train=train)
 
-  def train_step(params, opt_state, batch):
+  def train_step(params, opt_state, batch, lr):
+    """`lr`: this update's learning rate (a float32 scalar; `tx` ends at a unit rate, see
+    mmscale/train/optimizer.py), an input so that one executable serves every schedule."""
     (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(params, batch, True)
     updates, opt_state = tx.update(grads, opt_state, params)
+    updates = jax.tree.map(lambda u: u * lr.astype(u.dtype), updates)
     params = optax.apply_updates(params, updates)
     metrics = dict(metrics, objective=loss, grad_norm=optax.tree.norm(grads), **_token_counts(batch))
     return params, opt_state, metrics

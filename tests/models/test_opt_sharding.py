@@ -20,13 +20,13 @@ def test_moments_are_sharded_like_params_and_the_step_aliases_them(fusion):
   c.mesh.update(dict(data=1, fsdp=8, expert=1))
   c = config_lib.resolve(c)
   mesh = parallel.make_mesh(c)
-  step, (params, opt_state, batch) = aot.train_step(c, mesh)
+  step, (params, opt_state, batch, lr) = aot.train_step(c, mesh)
   assert _fsdp_leaves(params) > 0
   assert _fsdp_leaves(opt_state) == 2 * _fsdp_leaves(params)  # mu and nu.
   counts = [x for x in jax.tree.leaves(opt_state) if x.ndim == 0]
   assert counts and all(x.sharding.is_fully_replicated for x in counts)
   with jax.set_mesh(mesh):
-    m = step.trace(params, opt_state, batch).lower().compile().memory_analysis()
+    m = step.trace(params, opt_state, batch, lr).lower().compile().memory_analysis()
   state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves((params, opt_state)))
   # Every donated byte is reused for the output (per device: about 1/8 of the state + replicas).
   assert m.alias_size_in_bytes >= 0.99 * (m.output_size_in_bytes - 4096)
@@ -40,7 +40,7 @@ def test_trainer_keeps_moments_sharded_through_a_step(tmp_path):
   t = Trainer(config_lib.resolve(c), str(tmp_path))
   assert _fsdp_leaves(t.opt_state) == 2 * _fsdp_leaves(t.params) > 0
   with jax.set_mesh(t.mesh):
-    params, opt_state, _ = t.train_step(t.params, t.opt_state, t.device_batch(next(t.data)))
+    params, opt_state, _ = t.train_step(t.params, t.opt_state, t.device_batch(next(t.data)), t.lr_input(1))
   assert _fsdp_leaves(opt_state) == 2 * _fsdp_leaves(params) == 2 * _fsdp_leaves(t.params)
 
 

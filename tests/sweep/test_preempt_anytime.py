@@ -67,19 +67,28 @@ def test_run_killed_by_sigterm_before_it_could_catch_it_is_preempted_not_failed(
 
 
 @pytest.mark.slow
-def test_claim_timeout_is_set_from_sweep(tmp_path):
+@pytest.mark.parametrize("claim_age_s", [40])
+def test_claim_timeout_is_set_from_sweep(tmp_path, claim_age_s):
+  """A claim `claim_age_s` old is live under the default timeout (120 s) and stale under 30 s: a
+  sweep with --claim_timeout_s=30 takes it over at once instead of waiting out the default."""
   from mmscale.sweep import registry
 
   root = str(tmp_path)
   specs = load_fake_study("two").specs
   registry.write_specs(root, specs)
   claim = os.path.join(root, specs[0].run_id, "claim.json")
-  with open(claim, "w") as f:  # A worker on another host that stopped beating 60 s ago.
+  with open(claim, "w") as f:  # A worker on another host that stopped beating.
     json.dump({"host": "elsewhere", "pid": 1, "token": "t", "worker": "w", "time": 0}, f)
-  os.utime(claim, (time.time() - 60, time.time() - 60))
-  with pytest.raises(subprocess.TimeoutExpired):  # The default (120 s) waits for that worker.
+
+  def age_claim():
+    os.utime(claim, (time.time() - claim_age_s, time.time() - claim_age_s))
+
+  age_claim()
+  with pytest.raises(subprocess.TimeoutExpired):  # The default waits for that worker.
     run(sweep_cmd(root, "two", 1), timeout=8)
-  r = run(sweep_cmd(root, "two", 1, "--claim_timeout_s=30"))
+  age_claim()
+  # Waiting out the default would take 120 - claim_age_s s, past this timeout.
+  r = run(sweep_cmd(root, "two", 1, "--claim_timeout_s=30"), timeout=120 - claim_age_s - 10)
   assert r.returncode == 0, r.stderr[-2000:]
   assert set(_statuses(root).values()) == {"done"}
 
