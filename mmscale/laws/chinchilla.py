@@ -11,10 +11,12 @@ import itertools
 
 import numpy as np
 
+from mmscale.contract import chinchilla_loss
 from mmscale.errors import UserError
 from mmscale.laws import lbfgs
 
 PARAMS = ("a", "b", "e", "alpha", "beta")  # order of the parameter vector
+COEFFICIENTS = ("E", "A", "B", "alpha", "beta")  # a fit's keys, in the order of chinchilla_loss
 DELTA = 1e-3
 HOFFMANN_START = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
 SEARCH_ROWS = 4096  # larger tables: the start search runs on a fixed subsample, convergence on all rows
@@ -252,4 +254,4 @@ def fit(N, D, L, *, starts=None, delta=DELTA, weights=None, n_polish=4, tied=Fal
 
 
 def predict(fit_dict, N, D):
-  return fit_dict["E"] + fit_dict["A"] / np.power(N, fit_dict["alpha"]) + fit_dict["B"] / np.power(D, fit_dict["beta"])
+  return chinchilla_loss(N, D, *(fit_dict[k] for k in COEFFICIENTS))

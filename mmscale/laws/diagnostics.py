@@ -9,7 +9,7 @@ the fit's "diagnostics" block, and every place that shows a fit (CLI table, repo
 
 import numpy as np
 
-from mmscale.laws import derived
+from mmscale.laws import chinchilla, derived
 
 # E below this fraction of the smallest observed loss: the fit put the floor at ~0 (seen: 2.2e-308).
 E_FLOOR_FRACTION = 1e-2
@@ -119,7 +119,7 @@ def frontier_check(fit, N, D, L, C, frontier_points) -> dict:
   lower convex hull of loss against compute) describes the others but not the ones that matter."""
   N, D, L, C = (np.asarray(v, np.float64) for v in (N, D, L, C))
   with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-    r = np.log(L) - np.log(fit["E"] + fit["A"] / N ** fit["alpha"] + fit["B"] / D ** fit["beta"])
+    r = np.log(L) - np.log(chinchilla.predict(fit, N, D))
   pts = np.asarray(frontier_points or [], np.float64).reshape(-1, 2)
   on = np.zeros(L.size, bool)
   for c, l in pts:

@@ -65,7 +65,7 @@ def jax_lse(x):
 
 def predict(f, N, D, S):
   N, D, S = (np.asarray(v, np.float64) for v in (N, D, S))
-  out = f["E"] + f["A"] / N ** f["alpha"] + f["B"] / D ** f["beta"] + f["C"] * (1 - S) ** f["lambda"]
+  out = chinchilla.predict(f, N, D) + f["C"] * (1 - S) ** f["lambda"]
   if "K" in f:
     out = out + f["K"] * (1 - S) ** f["delta"] / N ** f["gamma"]
   return out

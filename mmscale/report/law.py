@@ -1,11 +1,13 @@
 """Evaluating a Fit JSON: the parametric law, its closed-form compute-optimal allocation, parabolas.
 
-L(N, D) = E + A/N^alpha + B/D^beta. Under C = 6ND, minimising L at fixed C gives (Hoffmann et al.
+The law is mmscale.contract.LAW_FORMULA. Under C = 6ND, minimising L at fixed C gives (Hoffmann et al.
 2022, eq. 4) N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b with a = beta/(alpha+beta),
 b = alpha/(alpha+beta), G = (alpha A / (beta B))^(1/(alpha+beta)).
 """
 
 import numpy as np
+
+from mmscale.contract import chinchilla_loss
 
 PARAMS = ("E", "A", "B", "alpha", "beta")
 
@@ -16,8 +18,7 @@ def has_law(fit) -> bool:
 
 
 def loss(fit, n, d):
-  n, d = np.asarray(n, float), np.asarray(d, float)
-  return fit["E"] + fit["A"] / n ** fit["alpha"] + fit["B"] / d ** fit["beta"]
+  return chinchilla_loss(n, d, *(fit[k] for k in PARAMS))
 
 
 def allocation(fit) -> tuple:

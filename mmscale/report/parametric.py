@@ -4,6 +4,7 @@ observed loss with held-out runs marked."""
 import matplotlib.colors
 import numpy as np
 
+from mmscale.contract import LAW_FORMULA
 from mmscale.report import law, style
 from mmscale.report import table as tbl
 
@@ -42,7 +43,7 @@ def draw_contours(ctx):
   style.stamp(fig, ctx.convention + "   dotted white: C = 6ND iso-compute lines")
   return [style.Section(
       "contours", "Parametric fit over (N, D)",
-      "Contours of L(N, D) = E + A/N^α + B/D^β; circles are the runs filled with their observed "
+      f"Contours of {LAW_FORMULA}; circles are the runs filled with their observed "
       "loss on the same colour scale, so a misfit shows as a circle that stands out.",
       images=[style.save(fig, ctx.out_dir, "contours")], html=law.warning_html(studies))]
 
