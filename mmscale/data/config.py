@@ -6,7 +6,8 @@ Streams are named; each draws from one source and has a mixture weight:
                           uni-modal image|tones (an image alone, a tone sequence alone).
             "corpus":     a corpus written by `mmscale data prepare` under data_dir; name is its folder.
             "array_record": shards at `path` (a folder holding <split>-*.array_record, or a glob with
-                          "{split}"); record schema in mmscale/data/records.py.
+                          "{split}"); record schema in mmscale/data/records.py. For it and corpus,
+                          fields is the part kinds to keep: "image" = an image-only stream.
             "tfds":       tfds.data_source(name) (needs tensorflow-datasets); fields maps the
                           record schema's parts to feature keys, e.g. "image=image,text=label".
             "webdataset": tar shards <split>-*.tar at `path` (or a glob with "{split}") of KEY.jpg|png
@@ -203,9 +204,12 @@ def _validate_stream(config, name, s):
       if not s.path:
         raise ConfigError(shown, s.path, f"must be a folder or glob of {_KIND[s.source]} shards")
     if s.source in fields_lib.DEFAULTS:
-      for kind, _ in fields_lib.parse(s.fields, s.source, key):
-        if kind not in config.data.modalities:
-          raise ConfigError(f"{key}.fields", s.fields, f"produces {kind}, which is not in data.modalities")
+      kinds = [kind for kind, _ in fields_lib.parse(s.fields, s.source, key)]
+    else:  # ArrayRecord: the part kinds to keep ("image": an image-only stream of a caption corpus).
+      kinds = fields_lib.parse_kinds(s.fields, key) or ()
+    for kind in kinds:
+      if kind not in config.data.modalities:
+        raise ConfigError(f"{key}.fields", s.fields, f"produces {kind}, which is not in data.modalities")
     for split in (s.split, s.eval_split):
       if not shard_paths(where, split, SHARD_EXT[s.source]):
         raise ConfigError(shown, s.name if s.source == "corpus" else s.path,

@@ -4,6 +4,7 @@
   "image=image,text=caption"      Parquet: part kind = column (in this order in the document)
   "text=texts,image=images"       OBELICS: the list column of texts and of images
   "image=image,text=caption"      Hugging Face datasets saved to disk: columns, as for Parquet
+  "image"                         ArrayRecord (array_record, corpus): the part kinds to keep
 
 Parts appear in the document in the order written; a field list with only `image` (or only
 `audio`) makes a uni-modal stream.
@@ -38,3 +39,15 @@ def parse(text: str, source: str, key: str) -> list[tuple[str, tuple[str, ...]]]
   if source == "obelics" and sorted(k for k, _ in out) != ["image", "text"]:
     raise ConfigError(f"{key}.fields", text, "an OBELICS stream needs text=COLUMN,image=COLUMN")
   return out
+
+
+def parse_kinds(text: str, key: str) -> tuple[str, ...] | None:
+  """ArrayRecord/corpus streams: `fields` is the part kinds to keep, e.g. "image" turns the
+  Fashion-MNIST pairs into an image-only stream; "" keeps every part (None)."""
+  kinds = tuple(filter(None, (p.strip() for p in (text or "").split(","))))
+  if not kinds:
+    return None
+  if any(k not in KINDS for k in kinds) or len(set(kinds)) < len(kinds):
+    raise ConfigError(f"{key}.fields", text, f"must be part kinds to keep, each of {', '.join(KINDS)} "
+                      "at most once (e.g. 'image' for an image-only stream)")
+  return kinds

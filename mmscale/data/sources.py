@@ -37,11 +37,12 @@ def _nbytes(ex) -> int:
 
 
 class ArrayRecordDocs:
-  """Documents from ArrayRecord shards (one record = one document)."""
+  """Documents from ArrayRecord shards (one record = one document); with `kinds`, only the parts
+  of those kinds (a document left without any is skipped and counted as missing_part)."""
 
-  def __init__(self, paths, key: str):
+  def __init__(self, paths, key: str, kinds=None):
     import grain  # pylint: disable=g-import-not-at-top
-    self.paths, self.key = [str(p) for p in paths], key
+    self.paths, self.key, self.kinds = [str(p) for p in paths], key, kinds
     try:
       self._src = grain.sources.ArrayRecordDataSource(self.paths)
     except Exception as e:  # Unreadable shard: a user error naming the files.
@@ -51,7 +52,13 @@ class ArrayRecordDocs:
     return len(self._src)
 
   def __getitem__(self, i):
-    return records.decode(self._src[int(i)])[0]
+    parts = records.decode(self._src[int(i)])[0]
+    if self.kinds is None:
+      return parts
+    kept = [p for p in parts if p[0] in self.kinds]
+    if not kept:
+      raise records.BadExample("missing_part", f"no {'/'.join(self.kinds)} part in record {int(i)}")
+    return kept
 
   def __repr__(self):
     return f"ArrayRecordDocs({len(self.paths)} shards)"
@@ -130,7 +137,7 @@ def make_docs(config, name: str, split: str):
   if s.source in ("parquet", "obelics"):
     from mmscale.data import parquet  # pylint: disable=g-import-not-at-top
     return parquet.ParquetDocs(paths, fields_lib.parse(s.fields, s.source, key), key, s.source)
-  return ArrayRecordDocs(paths, key)
+  return ArrayRecordDocs(paths, key, fields_lib.parse_kinds(s.fields, key))
 
 
 class TokenizedSource:
