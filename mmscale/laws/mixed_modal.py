@@ -18,8 +18,6 @@ from mmscale.laws import diagnostics
 from mmscale.laws import generic
 from mmscale.laws import table as tbl
 
-INTERACTION_PARAMS = ("C", "a", "alpha", "b", "beta")
-
 
 def _tokens(table, m):
   col = f"tokens_{m}"

@@ -6,7 +6,6 @@ holds n blocks (n-1 dense, then one MoE) and the stack scans over depth / n grou
 """
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 from jax.ad_checkpoint import checkpoint_name
 from jax.sharding import PartitionSpec as P
@@ -122,7 +121,3 @@ class Stack(nnx.Module):
       body = jax.checkpoint(body, prevent_cse=False, policy=REMAT_POLICIES[self.remat])
     x, aux = jax.lax.scan(body, x, state)
     return x, aux
-
-
-def zeros_aux():
-  return {"lb_loss": jnp.zeros(()), "z_loss": jnp.zeros(()), "dropped": jnp.zeros((), jnp.int32)}

@@ -25,7 +25,6 @@ RUN_FILE = "run.json"  # The spec; written once by the registry, read by workers
 SUMMARY = "summary.json"  # By the trainer: {"status": "done"|"failed"|"preempted"|"diverged", ...}.
 RECORDS = "records.jsonl"
 ERROR_FILE = "worker_error.json"  # Written by a worker when a run's process died without a summary.
-STATUSES = ("pending", "running", "preempted", "done", "diverged", "failed", "blocked")
 FINISHED = ("done", "diverged")  # Never run again: a diverged run would diverge again the same way.
 
 

@@ -100,12 +100,6 @@ class Worker:
     if claim is not None:
       claim.release()
 
-  def wait_child(self) -> None:
-    with self._lock:
-      child = self._child
-    if child is not None:
-      child.wait()
-
   # -- scheduling
 
   def _status(self, run_id: str) -> str:
