@@ -1,11 +1,13 @@
 """Grouped SwiGLU on one device: each routed row through its own expert's FFN.
 
 Rows arrive sorted by expert (group id `se`). Two implementations, chosen by
-model.moe.grouped_matmul: jax.lax.ragged_dot, and a MegaBlocks-style block-sparse scan (rows cut
-into fixed-size blocks of one expert each, several blocks per scan step as one batched matmul) for
-XLA:CPU, whose ragged_dot multiplies every row by every expert.
+model.moe.grouped_matmul: jax.lax.ragged_dot, and for XLA:CPU, whose ragged_dot multiplies every
+row by every expert, "blocks": each expert's rows in blocks of b rows, a loop over the experts and
+their blocks with run-time trip counts (so the matmuls cover the routed rows plus under one block
+per expert) and each expert's weights sliced once.
 """
 
+import functools
 import math
 
 import jax
@@ -30,34 +32,14 @@ def _ragged_swiglu(x, rows, se, wg, wu, wd):
 def block_size(rows, groups, size=0):
   """Rows per block: `size`, or (0) a power of two in [16, 128] near rows / (4 * groups).
 
-  Each group pads to a whole number of blocks (about groups * b / 2 wasted rows, an eighth of the
-  rows under this rule) while larger blocks make more efficient matmuls: on 2 shared CPU cores,
-  4096 rows and 8 experts, b = 128 was the fastest, b = 64 about 7 % and b = 32 about 30 % slower
-  (benchmarks/bench_moe_layer.py --block-sizes=32,64,128).
+  Each expert's last block runs past its rows (about groups * b / 2 wasted rows, an eighth of the
+  rows under this rule) while larger blocks make more efficient matmuls and fewer loop steps: on 2
+  shared CPU cores, 4096 rows and 8 experts, b = 64, 128 and 256 were within 1 % of each other and
+  b = 32 about 30 % slower (fwd+bwd of the kernel alone).
   """
   if size:
     return int(size)
   return int(min(128, max(16, 2 ** int(math.log2(max(rows // (4 * groups), 1))))))
-
-
-def _block_layout(se, n, b, multiple=1):
-  """Sorted group ids se [R] (n = not routed, sorted last) -> MegaBlocks layout.
-
-  Each group's rows start a fresh block of b rows; returns the padded slot of each row (nb * b
-  for rows not routed), the group of each block, and the number of blocks in use. The static
-  block count ceil(R / b) + n, rounded up to a multiple of `multiple`, bounds the padded total, so
-  no row is ever dropped; blocks past the used ones get group n - 1 and no rows.
-  """
-  r = se.shape[0]
-  nb = -(-(-(-r // b) + n) // multiple) * multiple
-  sizes = group_sizes(se, n)
-  padded = (sizes + b - 1) // b * b
-  pend = jnp.cumsum(padded)
-  shift = (pend - padded) - (jnp.cumsum(sizes) - sizes)  # Padded start - packed start, per group.
-  routed = se < n
-  slot = jnp.where(routed, jnp.arange(r) + shift[jnp.minimum(se, n - 1)], nb * b)
-  bid = jnp.sum(jnp.arange(nb)[:, None] * b >= pend[None, :], axis=1, dtype=jnp.int32)
-  return slot, jnp.minimum(bid, n - 1), pend[-1] // b
 
 
 def _dsilu(g):
@@ -66,82 +48,117 @@ def _dsilu(g):
 
 
 def _zeros(shape, dtype, *refs):
-  """Zeros that vary over the shard_map axes the refs vary over (cond branches must agree)."""
+  """Zeros that vary over the shard_map axes the refs vary over (loop carries must agree)."""
   z = jnp.zeros(shape, dtype)
   for r in refs:
     z = z + jnp.zeros_like(r, dtype=dtype).reshape(-1)[0]
   return z
 
 
-BLOCKS_PER_STEP = 4  # Blocks per scan step, as one batched matmul: ~10 % faster than 1 on 2 CPU cores.
+def _each_block(starts, sizes, b, per_expert, carry):
+  """carry = per_expert(e, start_e, size_e, n_blocks_e, carry) for each expert e in order.
+
+  Loops with run-time trip counts: an expert's rows take ceil(size_e / b) blocks, so the work is
+  the routed rows plus under one block per expert, not a static worst case.
+  """
+  return jax.lax.fori_loop(
+      0, sizes.shape[0],
+      lambda e, c: per_expert(e, starts[e], sizes[e], (sizes[e] + b - 1) // b, c), carry)
 
 
-def _blocks_fwd(xb, bid, wg, wu, wd):
-  """xb [S, P, b, D]: S scan steps of P blocks; bid [S, P] the expert of each block."""
+def _blocks_fwd(xs, starts, sizes, wg, wu, wd, b):
+  """xs [R + b, D]: rows sorted by expert, then b zero rows so every block's slice is in range.
 
-  def body(_, inp):
-    x, i = inp
-    g = jnp.einsum("pbd,pdh->pbh", x, wg[i])
-    u = jnp.einsum("pbd,pdh->pbh", x, wu[i])
-    return None, (jnp.einsum("pbh,phd->pbd", jax.nn.silu(g) * u, wd[i]), g, u)
+  A block that runs past its expert's rows computes the next rows with this expert's weights;
+  experts run in order, so the next expert's blocks overwrite them (and the caller zeroes rows past
+  the routed ones).
+  """
+  refs = (xs, wg, wu, wd)
 
-  _, (yb, g, u) = jax.lax.scan(body, None, (xb, bid))
-  return yb, (xb, bid, g, u, wg, wu, wd)
+  def per_expert(e, s0, _, n_blocks, carry):
+    g_w, u_w, d_w = wg[e], wu[e], wd[e]  # Sliced once per expert, not per block.
+
+    def block(j, carry):
+      s = s0 + j * b
+      x = jax.lax.dynamic_slice_in_dim(xs, s, b)
+      g, u = x @ g_w, x @ u_w
+      y = (jax.nn.silu(g) * u) @ d_w
+      return tuple(jax.lax.dynamic_update_slice_in_dim(buf, v, s, 0)
+                   for buf, v in zip(carry, (y, g, u)))
+
+    return jax.lax.fori_loop(0, n_blocks, block, carry)
+
+  r, h = xs.shape[0], wg.shape[-1]
+  init = tuple(_zeros((r, k), xs.dtype, *refs) for k in (xs.shape[1], h, h))
+  y, g, u = _each_block(starts, sizes, b, per_expert, init)
+  return y, (xs, starts, sizes, g, u, wg, wu, wd)
 
 
-def _blocks_bwd(res, dy):
-  xb, bid, g, u, wg, wu, wd = res
-  refs = res + (dy,)
+def _blocks_bwd(b, res, dy):
+  xs, starts, sizes, gs, us, wg, wu, wd = res
+  refs = (xs, wg, wu, wd, dy)
   f32 = dict(preferred_element_type=jnp.float32)
+  row = jnp.arange(b)
 
-  def body(acc, inp):
-    x, i, g, u, dy = inp
-    agg, agu, agd = acc
-    s = jax.nn.silu(g)
-    dh = jnp.einsum("pbd,phd->pbh", dy, wd[i])
-    dg, du = (dh * u * _dsilu(g)).astype(x.dtype), (dh * s).astype(x.dtype)
-    # Only these blocks' expert slices of the accumulators change (in place in the while loop).
-    agd = agd.at[i].add(jnp.einsum("pbh,pbd->phd", s * u, dy, **f32))
-    agg = agg.at[i].add(jnp.einsum("pbd,pbh->pdh", x, dg, **f32))
-    agu = agu.at[i].add(jnp.einsum("pbd,pbh->pdh", x, du, **f32))
-    dx = jnp.einsum("pbh,pdh->pbd", dg, wg[i]) + jnp.einsum("pbh,pdh->pbd", du, wu[i])
-    return (agg, agu, agd), dx
+  def per_expert(e, s0, size, n_blocks, carry):
+    dxs, agg, agu, agd = carry
+    g_w, u_w, d_w = wg[e], wu[e], wd[e]
 
-  acc = tuple(_zeros(w.shape, jnp.float32, *refs) for w in (wg, wu, wd))
-  (agg, agu, agd), dx = jax.lax.scan(body, acc, (xb, bid, g, u, dy))
-  return dx, None, agg.astype(wg.dtype), agu.astype(wu.dtype), agd.astype(wd.dtype)
+    def block(j, carry):
+      dxs, ag, au, ad = carry
+      s = s0 + j * b
+      x, g, u, dyb = (jax.lax.dynamic_slice_in_dim(t, s, b) for t in (xs, gs, us, dy))
+      # Rows past this expert's belong to the next one: no gradient from them here.
+      dyb = jnp.where((row < size - j * b)[:, None], dyb, 0)
+      si = jax.nn.silu(g)
+      dh = dyb @ d_w.T
+      dg, du = (dh * u * _dsilu(g)).astype(x.dtype), (dh * si).astype(x.dtype)
+      ad = ad + jnp.einsum("bh,bd->hd", si * u, dyb, **f32)
+      ag = ag + jnp.einsum("bd,bh->dh", x, dg, **f32)
+      au = au + jnp.einsum("bd,bh->dh", x, du, **f32)
+      dx = dg @ g_w.T + du @ u_w.T
+      return jax.lax.dynamic_update_slice_in_dim(dxs, dx, s, 0), ag, au, ad
+
+    # One expert's weight gradients accumulate in the carry and are written once.
+    acc = tuple(_zeros(w.shape[1:], jnp.float32, *refs) for w in (wg, wu, wd))
+    dxs, ag, au, ad = jax.lax.fori_loop(0, n_blocks, block, (dxs,) + acc)
+    return dxs, agg.at[e].set(ag), agu.at[e].set(au), agd.at[e].set(ad)
+
+  init = (_zeros(xs.shape, xs.dtype, *refs),) + tuple(
+      _zeros(w.shape, jnp.float32, *refs) for w in (wg, wu, wd))
+  dxs, agg, agu, agd = _each_block(starts, sizes, b, per_expert, init)
+  return dxs, None, None, agg.astype(wg.dtype), agu.astype(wu.dtype), agd.astype(wd.dtype)
 
 
-@jax.custom_vjp
-def _blocks_swiglu_core(xb, bid, wg, wu, wd):
-  return _blocks_fwd(xb, bid, wg, wu, wd)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def _blocks_swiglu_core(xs, starts, sizes, wg, wu, wd, b):
+  return _blocks_fwd(xs, starts, sizes, wg, wu, wd, b)[0]
 
 
-_blocks_swiglu_core.defvjp(_blocks_fwd, _blocks_bwd)
+_blocks_swiglu_core.defvjp(lambda *a: _blocks_fwd(*a), _blocks_bwd)
 
 
 def _blocks_swiglu(x, rows, se, wg, wu, wd, *, block=0):
-  """Block-sparse grouped SwiGLU: each b-row block runs only its own expert's weights.
+  """Grouped SwiGLU in blocks of b rows, each expert's blocks with that expert's weights.
 
-  A scan over steps of BLOCKS_PER_STEP blocks with a hand-written backward: the automatic transpose
-  of `w[i]` in a scan adds a full-size zero-padded gradient per step, while this one updates only
-  the steps' expert slices. Blocks past the used ones hold only zero rows, so they add exact zeros.
+  Two loops (experts, then each expert's blocks, with run-time trip counts) and a hand-written
+  backward: the automatic transpose of a loop would carry full-size zero-padded weight gradients
+  through every iteration, while this one accumulates one expert's and writes it once.
   """
-  n = wg.shape[0]
-  b = block_size(rows.shape[0], n, block)
-  p = BLOCKS_PER_STEP
-  slot, bid, _ = _block_layout(se, n, b, p)
-  nb = bid.shape[0]
-  # Row of x behind each padded slot (x.shape[0] = padding: out of range, gathers zeros).
-  src = jnp.full((nb * b,), x.shape[0], rows.dtype).at[slot].set(rows, mode="drop")
-  xb = x.at[src].get(mode="fill", fill_value=0).reshape(nb // p, p, b, -1)
+  n, r = wg.shape[0], rows.shape[0]
+  b = block_size(r, n, block)
+  sizes = group_sizes(se, n)
+  starts = jnp.cumsum(sizes) - sizes
+  # b rows of padding (index x.shape[0]: out of range, gathers zeros) keep every block in range.
+  src = jnp.concatenate([rows, jnp.full((b,), x.shape[0], rows.dtype)])
+  xs = x.at[src].get(mode="fill", fill_value=0)
   # Under shard_map every float input must vary over the same mesh axes, so that each cotangent
   # from the hand-written backward has its primal's type; the automatic transpose of this add
   # then does the psum over the axes a weight was replicated on.
-  vary = _zeros((), xb.dtype, xb, bid, wg, wu, wd)
-  xb, wg, wu, wd = (t + vary for t in (xb, wg, wu, wd))
-  yb = _blocks_swiglu_core(xb, bid.reshape(nb // p, p), wg, wu, wd).reshape(nb * b, -1)
-  return yb.at[slot].get(mode="fill", fill_value=0)
+  vary = _zeros((), xs.dtype, xs, se, wg, wu, wd)
+  xs, wg, wu, wd = (t + vary for t in (xs, wg, wu, wd))
+  y = _blocks_swiglu_core(xs, starts, sizes, wg, wu, wd, b)[:r]
+  return jnp.where((jnp.arange(r) < jnp.sum(sizes))[:, None], y, 0)  # Not routed: zero.
 
 
 def grouped_matmul(name="auto") -> str:

@@ -67,21 +67,24 @@ def test_blocks_equal_ragged_dot_values_and_gradients(kind, k, block):
   assert not np.asarray(got[1][0])[-1, -3:].any()
 
 
-def test_block_layout_puts_each_row_in_a_block_of_its_expert():
-  rng = np.random.default_rng(0)
-  se = np.sort(np.concatenate([rng.integers(0, E, 37), np.full(5, E)])).astype(np.int32)
+def test_blocks_cover_each_experts_rows_with_ceil_size_over_b_blocks():
+  """The loops visit block j of expert e at start_e + j * b for j < ceil(size_e / b): the routed
+  rows plus under one block per expert, whatever the static row count."""
+  sizes = jnp.asarray([5, 0, 8, 1], jnp.int32)
+  starts = jnp.cumsum(sizes) - sizes
   b = 4
-  slot, bid, used = map(np.asarray, moe_kernels._block_layout(jnp.asarray(se), E, b))
-  nb = len(bid)
-  assert nb == -(-len(se) // b) + E
-  routed = se < E
-  assert (slot[~routed] == nb * b).all()  # Not routed: out of range, dropped.
-  s = slot[routed]
-  assert len(np.unique(s)) == len(s) and s.max() < nb * b
-  np.testing.assert_array_equal(bid[s // b], se[routed])
-  sizes = np.bincount(se[routed], minlength=E)
-  assert int(used) == sum(-(-n // b) for n in sizes)
-  assert (np.diff(bid) >= 0).all()
+
+  def per_expert(e, s0, size, n_blocks, carry):
+    def block(j, carry):
+      visits, owner = carry
+      return visits + 1, owner.at[s0 + j * b].set(e)
+    return jax.lax.fori_loop(0, n_blocks, block, carry)
+
+  visits, owner = jax.jit(lambda s, z: moe_kernels._each_block(s, sizes, b, per_expert, z))(
+      starts, (0, jnp.full(20, -1, jnp.int32)))
+  assert int(visits) == 2 + 0 + 2 + 1
+  np.testing.assert_array_equal(np.flatnonzero(np.asarray(owner) >= 0), [0, 4, 5, 9, 13])
+  np.testing.assert_array_equal(np.asarray(owner)[[0, 4, 5, 9, 13]], [0, 0, 2, 2, 3])
 
 
 def test_block_size_rule():
@@ -109,17 +112,3 @@ def test_validate_rejects_grouped_knobs(kw, key):
     c = ml_collections.ConfigDict({"model": model_config.defaults()})
     c.model.moe.update(kw)
     moe_config.validate(c)
-
-
-def test_block_layout_rounds_the_block_count_to_a_multiple():
-  rng = np.random.default_rng(1)
-  se = jnp.asarray(np.sort(np.concatenate([rng.integers(0, E, 37), np.full(5, E)])).astype(np.int32))
-  slot1, bid1, used1 = map(np.asarray, moe_kernels._block_layout(se, E, 4))
-  slot4, bid4, used4 = map(np.asarray, moe_kernels._block_layout(se, E, 4, multiple=4))
-  nb1, nb4 = len(bid1), len(bid4)
-  assert nb4 % 4 == 0 and nb1 <= nb4 < nb1 + 4
-  routed = np.asarray(se) < E
-  np.testing.assert_array_equal(slot4[routed], slot1[routed])  # Same places for routed rows.
-  assert (slot4[~routed] == nb4 * 4).all()  # Not routed: still out of range after the padding.
-  np.testing.assert_array_equal(bid4[:nb1], bid1)
-  assert (bid4[nb1:] == E - 1).all() and int(used4) == int(used1)
