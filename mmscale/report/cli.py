@@ -1,5 +1,8 @@
 """`mmscale report --root=DIR --out=REPORT_DIR` or `--records=FILE.csv [--fit=FIT.json]`.
 
+The MoE experts panel draws the table's `routing` column (written by `mmscale collect`), so a
+table alone makes the whole report; --root collects that table from a sweep first.
+
 Without --fit, each study (one per combination of fusion / ffn / mixture ...) is fitted here with
 mmscale.laws.fit_all; with --fit, the given Fit JSON is drawn as it is.
 """
@@ -16,12 +19,13 @@ from mmscale.errors import UserError
 from mmscale.flagparse import parse_flags
 
 FLAGS = flags.FlagValues()
-flags.DEFINE_string("root", None, "Sweep root: the table is collected from its runs.", flag_values=FLAGS)
+flags.DEFINE_string("root", None, "Sweep root: the table is collected from its runs (not needed with "
+                    "--records: the table carries the MoE routing).", flag_values=FLAGS)
 flags.DEFINE_string("records", None, "Records table (CSV from mmscale collect).", flag_values=FLAGS)
 flags.DEFINE_string("fit", None, "Fit JSON from `mmscale fit --json` (else fitted here).",
                     flag_values=FLAGS)
 flags.DEFINE_string("routing", None, "JSON {run_id: {counts: [layer][expert][modality], "
-                    "modalities: [...]}} for MoE runs (read from the records with --root).",
+                    "modalities: [...]}} for MoE runs, over the table's routing column.",
                     flag_values=FLAGS)
 flags.DEFINE_string("out", None, "Report directory (index.html, PNG + SVG figures).", flag_values=FLAGS)
 flags.DEFINE_string("source", "mean", "Validation source whose loss is fitted, or 'mean' over sources.",
@@ -80,8 +84,7 @@ def main(argv: list[str]) -> int:
   if not FLAGS.out:
     raise UserError("--out=REPORT_DIR is required")
   if not (FLAGS.root or FLAGS.records):
-    raise UserError("give --root=SWEEP_DIR or --records=TABLE.csv (both: the table's runs, with "
-                    "their MoE routing read from the root)")
+    raise UserError("give --root=SWEEP_DIR or --records=TABLE.csv")
   # Every input is read and checked before the report folder is created.
   outputs.check_dir("out", FLAGS.out)
   if FLAGS.root and "://" not in FLAGS.root and not os.path.isdir(FLAGS.root):
@@ -104,12 +107,13 @@ def _report(build, table, records, fit, extra_routing) -> int:
   out = epath.Path(FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
   if FLAGS.records:
-    routing = table.routing_from_table(records)
     if FLAGS.root:
-      routing.update(table.routing_from_root(FLAGS.root, set(records["run_id"].astype(str).tolist())))
+      print(f"report: --root={FLAGS.root} is not needed with --records (the table carries the MoE "
+            "routing); ignoring it", flush=True)
   else:
     print(f"report: collecting {FLAGS.root}", flush=True)
-    records, routing = table.read_root(FLAGS.root, out)
+    records = table.read_root(FLAGS.root, out)
+  routing = table.routing_from_table(records)
   routing.update(extra_routing)
   group_by = FLAGS.group_by
   if group_by is not None and [g.lower() for g in group_by] in ([], ["none"]):

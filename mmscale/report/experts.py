@@ -1,4 +1,4 @@
-"""MoE expert specialization from routing counts [layer, expert, modality] (eval records' "routing").
+"""MoE expert specialization from routing counts [layer, expert, modality] (the table's routing).
 
 The heatmaps show, per layer, how each modality's tokens spread over the experts. The score per
 layer is the records' own (mmscale.contract.specialization_score, Shukor et al. 2025 §4.4): the mean
@@ -51,7 +51,8 @@ def draw(ctx):
     if counts.shape[1] >= 2 and counts.sum() > 0:
       runs[run_id] = (counts, names)
   if not runs:
-    raise style.CannotDraw("no MoE runs with routing counts (eval records' \"routing\" field)")
+    raise style.CannotDraw("no MoE runs with routing counts (the table's routing column, written "
+                           "by mmscale collect)")
   params = {}
   if "run_id" in ctx.points:
     params = dict(zip(ctx.points["run_id"].astype(str), ctx.points["params"]))

@@ -139,35 +139,20 @@ def flops(table) -> np.ndarray:
 # ---- a sweep root --------------------------------------------------------------------------------
 
 def read_root(root, out_dir):
-  """(table, routing by run_id) of a sweep root. The table is the sweep's own collect, written to
-  out_dir/records.csv (the report's input, kept beside it); routing comes from the eval records."""
+  """The table of a sweep root: the sweep's own collect, written to out_dir/records.csv (the
+  report's input, kept beside it), routing column included."""
   from mmscale.sweep import collect
   root = str(root)
   if not epath.Path(root).is_dir():
     raise UserError(f"--root={root}: not a directory")
   csv_path = epath.Path(out_dir) / "records.csv"
   collect.collect(root, str(csv_path))
-  return read_csv(csv_path), routing_from_root(root)
-
-
-def routing_from_root(root, run_ids=None) -> dict:
-  """The last routing counts of each run under a sweep root (only `run_ids` when given)."""
-  from mmscale.sweep import registry
-  from mmscale.train.records import read_records
-  routing = {}
-  for run_id in registry.list_runs(str(root)):
-    if run_ids is not None and run_id not in run_ids:
-      continue
-    path = epath.Path(registry.run_dir(str(root), run_id)) / registry.RECORDS
-    if path.exists():
-      with_routing = [r for r in read_records(path) if r.get("kind") == "eval" and r.get("routing")]
-      if with_routing:
-        routing[run_id] = with_routing[-1]["routing"]
-  return routing
+  return read_csv(csv_path)
 
 
 def routing_from_table(table) -> dict:
-  """Routing counts carried in a `routing` column (JSON per row): the last one per run."""
+  """Routing counts carried in the `routing` column (`mmscale collect`: the eval record's routing,
+  JSON per row): the last one per run."""
   if "routing" not in table:
     return {}
   out = {}

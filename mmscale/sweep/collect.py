@@ -4,11 +4,15 @@ Columns: run_id, step, source, loss, bpb, loss_<m>, bpb_<m>,
 targets_<m>, parameter counts, tokens (total and per modality), flops, flops_formula, final (last
 eval of a finished run; never a trunk's, which has no cool-down), kind (run/trunk/branch), status
 (the run's, as `mmscale status` shows it: done, diverged, running...) with status_reason (a diverged
-run's step and cause: `mmscale fit` and `report` leave those runs out and say why) and one column per config.run.tags key. The table
+run's step and cause: `mmscale fit` and `report` leave those runs out and say why), routing (an MoE
+run's eval record "routing" as one JSON cell: counts [layer][expert][modality], modalities and the
+specialization score per layer, mmscale.contract.routing_record; what the report's experts panel
+draws, so the report needs only the table) and one column per config.run.tags key. The table
 is written through a temporary file and a rename, so an existing table survives a failing collect.
 """
 
 import csv
+import json
 import math
 import os
 
@@ -22,7 +26,7 @@ FIXED = ["run_id", "step", "source", "loss", "bpb"]
 COUNTS = ["params", "active_params", "vision_params", "embedding_params", "non_embedding_params"]
 TOKENS = (["tokens"] + [f"tokens_{m}" for m in MODALITIES]
           + [f"bytes_{m}" for m in MODALITIES])  # Raw bytes trained on: compression-normalised laws.
-TAIL = ["flops", "flops_formula", "wall_time", "final", "kind", "status", "status_reason"]
+TAIL = ["flops", "flops_formula", "wall_time", "final", "kind", "status", "status_reason", "routing"]
 
 
 def _read_records(path: str) -> list[dict]:
@@ -67,7 +71,8 @@ def run_rows(root: str, run_id: str) -> list[dict]:
             "flops": r.get("flops", ""), "flops_formula": r.get("flops_formula", ""),
             "wall_time": r.get("wall_time", ""), "final": bool(done and step == last and spec.kind != "trunk"),
             "kind": spec.kind, "status": status, "status_reason": reason,
-            **{k: v for k, v in spec.tags.items()}}
+            **{k: v for k, v in spec.tags.items()},
+            "routing": json.dumps(r["routing"], separators=(",", ":")) if r.get("routing") else ""}
     for source, metrics in sorted(r.get("val", {}).items()):
       rows.append({**base, "source": source, **metrics})
   return rows
