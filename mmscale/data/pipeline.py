@@ -19,7 +19,7 @@ import numpy as np
 
 from mmscale.contract import MODALITIES
 from mmscale.data import config as data_config
-from mmscale.data import packing, sources, tokenizers
+from mmscale.data import length_cache, packing, sources, tokenizers
 from mmscale.errors import UserError
 
 
@@ -148,7 +148,8 @@ def make_train_iterator(config, process_index: int = 0, process_count: int = 1) 
     token_sources.append(src)
   w = np.array([weights[n] for n in used])
   if d.mix_by == "tokens":  # Equal token shares need example rates inversely proportional to length.
-    w = w / np.array(mean_lengths(datasets, d.estimate_examples))
+    key = length_cache.cache_key(d.to_dict(), int(config.seed), used, [len(s) for s in token_sources])
+    w = w / np.array(length_cache.mean_lengths(key, lambda: mean_lengths(datasets, d.estimate_examples)))
   # Grain scales the smallest proportion to 100 and truncates to int; pre-scale for precision.
   w = (w / w.min() * 10_000).tolist()
   sharded = [ds[start::step] for ds in datasets]
