@@ -84,6 +84,7 @@ def main(argv: list[str]) -> int:
   # The persistent XLA cache lives beside the demo's outputs (a fresh `make demo` measures a cold
   # cache; a re-run reuses it); $MMSCALE_COMPILE_CACHE chooses another place.
   os.environ.setdefault("MMSCALE_COMPILE_CACHE", os.path.join(out, "xla_cache"))
+  os.environ.setdefault("MMSCALE_DATA_CACHE", os.path.join(out, "data_cache"))  # mmscale/data/length_cache.py
   if not os.path.exists(os.path.join(data, "manifest.json")):
     _stage("data", ["data", "prepare", f"--out={data}"])
   else:
