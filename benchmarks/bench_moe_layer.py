@@ -65,7 +65,8 @@ def main(argv=None):
   for impl, block in impls:
     m.moe.update(dict(grouped_matmul=impl, block_size=block))
     name = impl if impl == "ragged_dot" else f"blocks_b{block or 'auto'}"
-    variants[name] = (moe.MoEFeedForward(config, nnx.Rngs(0)), moe_loss)
+    layer = moe.MoEFeedForward(config.model, nnx.Rngs(0), dtype=config.train.dtype)
+    variants[name] = (layer, moe_loss)
   fns = {}
   for name, (layer, loss) in variants.items():
     step = jax.jit(nnx.value_and_grad(loss, argnums=(0, 1)))

@@ -54,7 +54,7 @@ def step_memory(config, rows_per_device: int) -> dict:
   from mmscale.train import aot  # pylint: disable=g-import-not-at-top
   config.data.batch_size = rows_per_device * jax.device_count()
   config = config_lib.resolve(config)
-  mesh = parallel.make_mesh(config)
+  mesh = parallel.make_mesh(config.mesh, config.data.batch_size)
   t0 = time.perf_counter()
   step, args = aot.train_step(config, mesh)
   with jax.set_mesh(mesh):

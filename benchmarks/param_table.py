@@ -19,7 +19,7 @@ from flax import nnx
 from experiments import nmm
 from mmscale import config as config_lib
 from mmscale import flops
-from mmscale.models import build_model
+from mmscale.stages import build_model
 
 CONVENTION = """\
 Counting convention: every trainable parameter (nnx.Param leaf), no biases anywhere; untied input

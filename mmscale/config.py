@@ -111,7 +111,8 @@ def validate(config) -> None:
   model_config.validate(config)
   _check_model_fits_data(config)
   validate_train(config)
-  parallel.validate(config)
+  experts = config.model.moe.experts if config.model.ffn == "moe" else None
+  parallel.validate(config.mesh, batch_size=config.data.batch_size, experts=experts)
   validate_run(config)
 
 

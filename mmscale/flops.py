@@ -22,7 +22,7 @@ C = 6 * (N_v * D_v + N * D) (Shukor et al. 2025) with N the decoder's active par
 modality's encoder params and D_v its tokens (summed over media modalities).
 """
 
-from mmscale import config as config_lib
+from mmscale import stages
 from mmscale.models import config as model_config
 
 
@@ -35,11 +35,11 @@ def swiglu_params(width: int, hidden: int) -> int:
   return 3 * width * hidden
 
 
-def moe_layer_params(config, t) -> tuple[int, int]:
+def moe_layer_params(model, t) -> tuple[int, int]:
   """(total, active) params of one MoE FFN (mmscale/models/moe.py: SwiGLU experts of
   moe.expert_hidden (0 = the decoder's ffn_hidden), a bias-free router [d, E], an optional shared
-  expert of the experts' shape)."""
-  moe = config.model.moe
+  expert of the experts' shape). model: config.model."""
+  moe = model.moe
   expert = swiglu_params(t.width, int(moe.get("expert_hidden", 0)) or t.ffn_hidden)
   shared = expert if moe.shared_expert else 0
   router = t.width * int(moe.experts)
@@ -47,7 +47,7 @@ def moe_layer_params(config, t) -> tuple[int, int]:
           int(moe.top_k) * expert + router + shared)
 
 
-def _ffn_params(config, dims) -> tuple[int, int]:
+def _ffn_params(model, dims) -> tuple[int, int]:
   """(total, active) FFN params summed over the decoder's layers."""
   t = dims.decoder
   dense = swiglu_params(t.width, t.ffn_hidden)
@@ -56,9 +56,9 @@ def _ffn_params(config, dims) -> tuple[int, int]:
   if dims.ffn == "modality":  # One FFN per modality the model sees (text + its media).
     n = 1 + len(dims.modalities)
     return t.depth * n * dense, t.depth * dense
-  every = int(config.model.moe.every)
+  every = int(model.moe.every)
   n_moe = t.depth // every
-  total, active = moe_layer_params(config, t)
+  total, active = moe_layer_params(model, t)
   n_dense = t.depth - n_moe
   return n_dense * dense + n_moe * total, n_dense * dense + n_moe * active
 
@@ -70,9 +70,10 @@ def encoder_params(dims) -> int:
 
 
 def param_counts(config) -> dict:
-  dims = model_config.dims(config, config_lib.vocab_size(config))
+  model, inputs = stages.model_stage(config)
+  dims = model_config.dims(model, inputs)
   t, v, n_media = dims.decoder, dims.vocab_size, len(dims.modalities)
-  ffn_total, ffn_active = _ffn_params(config, dims)
+  ffn_total, ffn_active = _ffn_params(model, dims)
   blocks_wo_ffn = t.depth * tower_block_params(t, 0)
   embedding = 2 * v * t.width
   heads = 0
@@ -97,7 +98,7 @@ def param_counts(config) -> dict:
 
 def flops_per_token(config) -> dict:
   """Training FLOPs per decoder token (see module docstring); late fusion excludes the encoders."""
-  dims = model_config.dims(config, config_lib.vocab_size(config))
+  dims = stages.model_dims(config)
   n = param_counts(config)["decoder_active_params"]
   t = dims.decoder
   attn = 12 * t.depth * dims.seq_len * t.attn_dim
@@ -116,7 +117,7 @@ def training_flops(config, tokens, tokens_by_modality=None, convention="6N") -> 
   if convention not in ("6N", "6N+attn"):
     raise ValueError(f"unknown FLOPs convention {convention!r}")
   flops = per[convention] * float(tokens)
-  dims = model_config.dims(config, config_lib.vocab_size(config))
+  dims = stages.model_dims(config)
   if dims.fusion == "early":
     return flops, "C=6ND" if convention == "6N" else "C=(6N+12LTd_attn)D"
   tokens_by_modality = tokens_by_modality or {}

@@ -5,6 +5,9 @@ parameters are sharded too, ZeRO-3 style) and "expert" (MoE experts are split ov
 other layer it is one more data-parallel axis, as in GShard, so no device computes a token twice).
 Parameters carry logical axis names ("embed", "mlp", "expert", ...) in their nnx `out_sharding`
 metadata; `param_spec` turns names + shape into a PartitionSpec on this mesh.
+
+This stage reads only config.mesh; what it needs from other stages (the global batch size, the MoE
+expert count) it takes as explicit arguments (mmscale/stages.py: batch_size, experts).
 """
 
 import math
@@ -36,9 +39,10 @@ def defaults() -> ml_collections.ConfigDict:
   return c
 
 
-def validate(config) -> None:
-  """Static checks of config.mesh; the device count is only known (and checked) in make_mesh."""
-  m = config.mesh
+def validate(mesh, *, batch_size: int | None = None, experts: int | None = None) -> None:
+  """Static checks of config.mesh (`mesh`) against the global batch size and, for a MoE model,
+  the expert count; the device count is only known (and checked) in make_mesh."""
+  m = mesh
   for axis in AXES:
     v = m[axis]
     if not isinstance(v, numbers.Integral) or isinstance(v, bool) or (v <= 0 and v != -1):
@@ -46,20 +50,18 @@ def validate(config) -> None:
   if sum(m[a] == -1 for a in AXES) > 1:
     raise ConfigError("mesh", m.to_dict(), "at most one axis may be -1")
   known = math.prod(m[a] for a in AXES if m[a] != -1)
-  batch = config.data.get("batch_size", None) if "data" in config else None
-  if batch is not None and batch % known:
-    raise ConfigError("data.batch_size", batch, f"must be divisible by the mesh size {known} "
+  if batch_size is not None and batch_size % known:
+    raise ConfigError("data.batch_size", batch_size, f"must be divisible by the mesh size {known} "
                       f"(mesh.data*mesh.fsdp*mesh.expert without -1 axes)")
-  model = config.get("model", None)
-  experts = model.moe.experts if model is not None and model.get("ffn", "moe") == "moe" else None
   if experts and m.expert != -1 and experts % m.expert:
     raise ConfigError("mesh.expert", m.expert, f"must divide config.model.moe.experts={experts}")
 
 
-def mesh_shape(config, n_devices: int | None = None) -> tuple[int, int, int]:
-  """Axis sizes (data, fsdp, expert) for `n_devices` (default: all devices); -1 is filled in."""
+def mesh_shape(mesh, n_devices: int | None = None) -> tuple[int, int, int]:
+  """Axis sizes (data, fsdp, expert) of config.mesh for `n_devices` (default: all devices); -1 is
+  filled in."""
   n = jax.device_count() if n_devices is None else n_devices
-  sizes = [int(config.mesh[a]) for a in AXES]
+  sizes = [int(mesh[a]) for a in AXES]
   known = math.prod(s for s in sizes if s != -1)
   if -1 in sizes:
     if n % known:
@@ -72,10 +74,11 @@ def mesh_shape(config, n_devices: int | None = None) -> tuple[int, int, int]:
   return tuple(sizes)
 
 
-def make_mesh(config) -> jax.sharding.Mesh:
-  """The ("data", "fsdp", "expert") mesh over all devices of all processes."""
-  shape = mesh_shape(config)
-  batch = config.data.get("batch_size", None) if "data" in config else None
+def make_mesh(mesh, batch_size: int | None = None) -> jax.sharding.Mesh:
+  """The ("data", "fsdp", "expert") mesh of config.mesh over all devices of all processes;
+  batch_size: the global batch, which must split evenly over it."""
+  shape = mesh_shape(mesh)
+  batch = batch_size
   if batch is not None and batch % math.prod(shape):
     raise UserError(f"config.data.batch_size={batch}: must be divisible by the {math.prod(shape)} "
                     f"devices of the mesh {dict(zip(AXES, shape))}")

@@ -21,7 +21,10 @@ RANKS = {
     "mmscale.data": 3, "mmscale.models": 3,
     # The LR schedules are a choice of config.train: its validator reads their registry.
     "mmscale.train.schedule": 3,
-    "mmscale.config": 4, "mmscale.flops": 5,
+    "mmscale.config": 4,
+    # The run config cut into frozen stage configs: reads config, builds the model from its view.
+    "mmscale.stages": 4.5,
+    "mmscale.flops": 5,
     "mmscale.train": 6,
     "mmscale.sweep": 7, "launch": 8,
     "mmscale.laws": 9,

@@ -1,15 +1,10 @@
 """Model families of mmscale: early/late fusion native multimodal decoders (Flax NNX)."""
 
 import jax
-from flax import nnx
 
+# NMM(model, inputs, rngs): built from config.model and ModelInputs only; from a whole run config
+# with mmscale.stages.build_model.
 from mmscale.models.nmm import NMM
-
-
-def build_model(config, rngs: nnx.Rngs, sample_batches=None, vocab_size: int = 0) -> NMM:
-  """The model of config.model (+ config.data sizes). sample_batches: training batches for VQ;
-  vocab_size: the tokenizer's, used when model.vocab_size is 0 (mmscale.config.vocab_size)."""
-  return NMM(config, rngs, sample_batches=sample_batches, vocab_size=vocab_size)
 
 
 def param_groups(model_state):

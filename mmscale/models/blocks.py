@@ -3,6 +3,7 @@
 Layers are created with nnx.vmap (parameters stacked on a leading "layers" axis) and applied with
 jax.lax.scan, so compile time does not grow with depth. With MoE every n-th layer, a scanned group
 holds n blocks (n-1 dense, then one MoE) and the stack scans over depth / n groups.
+Every module here takes `model` = config.model (frozen, mmscale/stages.py), never the run config.
 """
 
 import jax
@@ -26,14 +27,14 @@ REMAT_POLICIES = {
 }
 
 
-def ffn_module(kind, config, tower, *, rngs, scale, out_scale, dtype):
+def ffn_module(kind, model, tower, *, rngs, scale, out_scale, dtype):
   if kind == "dense":
     return layers.SwiGLU(tower.width, tower.ffn_hidden, rngs=rngs, scale=scale,
                          out_scale=out_scale, dtype=dtype)
   if kind == "moe":
-    return moe.MoEFeedForward(config, rngs)
+    return moe.MoEFeedForward(model, rngs, dtype=dtype)
   if kind == "modality":
-    return moe.ModalityFeedForward(config, rngs)
+    return moe.ModalityFeedForward(model, rngs, dtype=dtype)
   raise ValueError(f"unknown ffn kind {kind!r}")
 
 
@@ -54,8 +55,8 @@ def rows_split(x):
 class Block(nnx.Module):
   """x + attn(norm(x)), then x + ffn(norm(x)). The FFN gets modality ids for MoE routing."""
 
-  def __init__(self, config, tower, ffn_kind, *, rngs, dtype):
-    m = config.model
+  def __init__(self, model, tower, ffn_kind, *, rngs, dtype):
+    m = model
     scale = float(m.init_scale)
     # Residual-branch outputs scaled by 1/sqrt(2 depth) (GPT-2) so the residual stream's variance
     # at init does not grow with depth.
@@ -66,7 +67,7 @@ class Block(nnx.Module):
                                     rngs=rngs, scale=scale, out_scale=out_scale, dtype=dtype,
                                     implementation=m.get("attention_impl", "") or None)
     self.ffn_norm = layers.RMSNorm(tower.width, eps=m.norm_eps, dtype=dtype)
-    self.ffn = ffn_module(ffn_kind, config, tower, rngs=rngs, scale=scale, out_scale=out_scale,
+    self.ffn = ffn_module(ffn_kind, model, tower, rngs=rngs, scale=scale, out_scale=out_scale,
                           dtype=dtype)
 
   def __call__(self, x, positions, mask, modality, valid):
@@ -81,9 +82,9 @@ class Block(nnx.Module):
 class Group(nnx.Module):
   """`n` consecutive blocks; only the last one has a MoE FFN when ffn == "moe"."""
 
-  def __init__(self, config, tower, ffn_kind, n, *, rngs, dtype):
+  def __init__(self, model, tower, ffn_kind, n, *, rngs, dtype):
     kinds = ["dense"] * (n - 1) + [ffn_kind] if ffn_kind == "moe" else [ffn_kind] * n
-    self.blocks = nnx.List([Block(config, tower, k, rngs=rngs, dtype=dtype) for k in kinds])
+    self.blocks = nnx.List([Block(model, tower, k, rngs=rngs, dtype=dtype) for k in kinds])
 
   def __call__(self, x, positions, mask, modality, valid):
     aux = {}
@@ -97,7 +98,7 @@ class Group(nnx.Module):
 class Stack(nnx.Module):
   """depth blocks as `depth // group` scanned groups (parameters carry a leading "layers" axis)."""
 
-  def __init__(self, config, tower, ffn_kind, *, rngs, dtype, group=1, remat="none"):
+  def __init__(self, model, tower, ffn_kind, *, rngs, dtype, group=1, remat="none"):
     if remat not in REMAT_POLICIES:
       raise ValueError(f"unknown remat policy {remat!r}")
     self.remat = remat
@@ -105,7 +106,7 @@ class Stack(nnx.Module):
     @nnx.split_rngs(splits=tower.depth // group)
     @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})
     def create(rngs):
-      return Group(config, tower, ffn_kind, group, rngs=rngs, dtype=dtype)
+      return Group(model, tower, ffn_kind, group, rngs=rngs, dtype=dtype)
 
     self.groups = create(rngs)
 

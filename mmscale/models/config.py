@@ -1,9 +1,11 @@
 """config.model: the architecture knobs, their validation, and the derived dimensions.
 
 `defaults()` is assembled into `mmscale.config.base_config()`; `validate(config)` receives the full
-config (the model reads seq_len / patch sizes from config.data). `dims(config)` turns a config into
-the concrete sizes that both the model (mmscale/models/) and the accounting (mmscale/flops.py) use,
-so the two can never disagree about a derived value.
+config (it checks the data fields the model depends on). The model itself never sees the run
+config: it gets its own section plus `ModelInputs`, the few values that come from elsewhere
+(mmscale/stages.py derives both). `dims(model, inputs)` turns them into the concrete sizes that
+both the model (mmscale/models/) and the accounting (mmscale/flops.py) use, so the two can never
+disagree about a derived value.
 """
 
 import dataclasses
@@ -107,11 +109,26 @@ def ffn_hidden(width: int, hidden: int, multiple: int) -> int:
   return multiple * math.ceil(8 * width / 3 / multiple)
 
 
-def dims(config, vocab_size: int = 0) -> Dims:
-  """The model's dimensions. vocab_size: the data's vocabulary (mmscale.config.vocab_size), used
-  when model.vocab_size is 0; the model never reads the tokenizer itself."""
-  m = config.model
-  vocab = int(m.vocab_size) or int(vocab_size)
+@dataclasses.dataclass(frozen=True)
+class ModelInputs:
+  """What the model needs from outside config.model, as explicit named values.
+
+  vocab_size: the tokenizer's vocabulary (used when model.vocab_size is 0); seq_len, patch_dim and
+  patches_per_image: the data's packing and patching; dtype: the compute dtype (train.dtype);
+  seed: the run's seed (the VQ codebook's k-means). mmscale.stages.model_stage derives it.
+  """
+  vocab_size: int
+  seq_len: int
+  patch_dim: int
+  patches_per_image: int
+  dtype: str = "float32"
+  seed: int = 0
+
+
+def dims(model, inputs: ModelInputs) -> Dims:
+  """The model's dimensions from its config section and its inputs (no file is read)."""
+  m = model
+  vocab = int(m.vocab_size) or int(inputs.vocab_size)
   if vocab <= 0:
     raise ConfigError("model.vocab_size", m.vocab_size,
                       "is 0 (the tokenizer's) but no vocabulary size was passed to the model")
@@ -122,10 +139,8 @@ def dims(config, vocab_size: int = 0) -> Dims:
     e = m.encoder
     enc = Tower(e.width, e.depth, e.heads, e.head_dim or e.width // e.heads,
                 ffn_hidden(e.width, e.ffn_hidden, m.ffn_multiple), bool(m.qk_norm))
-  d = config.data
-  per_image = (int(d.image_size) // int(d.patch_size)) ** 2
-  return Dims(dec, enc, vocab, int(d.patch_dim),
-              int(d.seq_len), per_image, tuple(m.modalities), m.fusion, m.ffn, m.image_loss,
+  return Dims(dec, enc, vocab, int(inputs.patch_dim), int(inputs.seq_len),
+              int(inputs.patches_per_image), tuple(m.modalities), m.fusion, m.ffn, m.image_loss,
               int(m.vq_codebook_size))
 
 

@@ -11,6 +11,7 @@ when k > 1, Switch-style raw probability when k = 1 so the router gets a gradien
 The layers live here; their parts each have a file: moe_routing.py (top-k choice, aux losses,
 counts), moe_dispatch.py (expert parallelism: shard_map with all-to-all), moe_kernels.py (the
 grouped matmul on one device), moe_config.py (the knobs and their checks).
+Both layers take config.model (and never the run config): the compute dtype is an argument.
 """
 
 import jax.numpy as jnp
@@ -23,20 +24,15 @@ from mmscale.models.moe_dispatch import expert_ffn
 from mmscale.models.moe_routing import route
 
 
-def _dtype(config):
-  train = config.get("train", None)
-  return jnp.dtype(train.get("dtype", "float32") if train is not None else "float32")
-
-
 def _expert_init(scale):
   # Fan-in over the contracted dim only; the leading expert dim is a batch of independent matrices.
   return nnx.initializers.variance_scaling(scale ** 2, "fan_in", "truncated_normal", in_axis=-2,
                                            out_axis=-1, batch_axis=(0,))
 
 
-def _group_of_modality(config) -> tuple[int, ...]:
+def _group_of_modality(model) -> tuple[int, ...]:
   """Routing group (index into moe_config.routing_groups) of each modality id; unlisted -> text."""
-  groups = moe_config.routing_groups(config)
+  groups = moe_config.routing_groups(model)
   return tuple(groups.index(m) if m in groups else 0 for m in MODALITIES)
 
 
@@ -54,14 +50,15 @@ class _Experts(nnx.Module):
 
 
 class MoEFeedForward(nnx.Module):
-  """Routed SwiGLU experts (+ optional shared expert). __call__(x, modality, valid) -> (y, aux)."""
+  """Routed SwiGLU experts (+ optional shared expert). __call__(x, modality, valid) -> (y, aux).
+  model: config.model; dtype: the compute dtype (the router and weights stay float32)."""
 
-  def __init__(self, config, rngs, *, width=None, hidden=None, dtype=None):
-    m, c = config.model, config.model.moe
+  def __init__(self, model, rngs, *, width=None, hidden=None, dtype="float32"):
+    m, c = model, model.moe
     width = int(width or m.width)
     hidden = int(hidden or c.expert_hidden or ffn_hidden(m.width, m.ffn_hidden, m.ffn_multiple))
     scale = float(m.get("init_scale", 1.0))
-    self.dtype = jnp.dtype(dtype) if dtype is not None else _dtype(config)
+    self.dtype = jnp.dtype(dtype)
     self.n_experts, self.top_k = int(c.experts), int(c.top_k)
     self.mode, self.capacity_factor = str(c.mode), float(c.capacity_factor)
     self.grouped = dict(grouped=str(c.get("grouped_matmul", "auto")),
@@ -73,8 +70,8 @@ class MoEFeedForward(nnx.Module):
                    if c.shared_expert else None)
     self.aware = c.routing == "aware"
     if self.aware:
-      n_groups = len(moe_config.routing_groups(config))
-      self.group_of_modality = _group_of_modality(config)
+      n_groups = len(moe_config.routing_groups(m))
+      self.group_of_modality = _group_of_modality(m)
       self.group_of_expert = tuple(i * n_groups // self.n_experts for i in range(self.n_experts))
 
   def router_logits(self, x, modality):
@@ -98,16 +95,17 @@ class MoEFeedForward(nnx.Module):
 
 
 class ModalityFeedForward(nnx.Module):
-  """One SwiGLU FFN per modality group (text + model.modalities): hard routing by modality id."""
+  """One SwiGLU FFN per modality group (text + model.modalities): hard routing by modality id.
+  model: config.model; dtype: the compute dtype."""
 
-  def __init__(self, config, rngs, *, width=None, hidden=None, dtype=None):
-    m = config.model
+  def __init__(self, model, rngs, *, width=None, hidden=None, dtype="float32"):
+    m = model
     width = int(width or m.width)
     hidden = int(hidden or ffn_hidden(m.width, m.ffn_hidden, m.ffn_multiple))
     scale = float(m.get("init_scale", 1.0))
-    self.dtype = jnp.dtype(dtype) if dtype is not None else _dtype(config)
-    self.group_of_modality = _group_of_modality(config)
-    n = len(moe_config.routing_groups(config))
+    self.dtype = jnp.dtype(dtype)
+    self.group_of_modality = _group_of_modality(m)
+    n = len(moe_config.routing_groups(m))
     c = m.get("moe", None) or {}
     self.grouped = dict(grouped=str(c.get("grouped_matmul", "auto")),
                         block=int(c.get("block_size", 0)))

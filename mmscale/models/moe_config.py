@@ -33,9 +33,10 @@ def defaults() -> ml_collections.ConfigDict:
   return c
 
 
-def routing_groups(config) -> tuple[str, ...]:
-  """Modalities owning a share of the experts (aware routing) or an FFN (ffn=modality)."""
-  return ("text",) + tuple(config.model.get("modalities", ()))
+def routing_groups(model) -> tuple[str, ...]:
+  """Modalities owning a share of the experts (aware routing) or an FFN (ffn=modality).
+  model: config.model."""
+  return ("text",) + tuple(model.get("modalities", ()))
 
 
 def validate(config) -> None:
@@ -55,7 +56,7 @@ def validate(config) -> None:
   check.integer("model.moe.every", c.every)
   check.one_of("model.moe.routing", c.routing, ROUTINGS)
   if c.routing == "aware":
-    groups = routing_groups(config)
+    groups = routing_groups(config.model)
     if c.experts % len(groups):
       raise ConfigError("model.moe.experts", c.experts,
                         f"must be divisible by the {len(groups)} routing groups {groups} "

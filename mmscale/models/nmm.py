@@ -6,6 +6,9 @@ modality's patches go through its own ViT-style encoder (bidirectional within ea
 then a linear connector into the decoder. The decoder is causal over text and bidirectional within
 a media block (attention.decoder_mask); its output head is untied from the embedding.
 
+The model receives only its own config section (frozen, mmscale/stages.py) and ModelInputs: the
+vocabulary size, the data's seq_len and patch sizes, the compute dtype and the seed.
+
 Media heads (config.model.image_loss, applied to every media modality): next_patch regresses the
 next normalised patch; vq predicts the next patch's k-means code (vq.Codebook) with its own head.
 
@@ -20,11 +23,6 @@ from mmscale.models import attention, blocks, layers, vq
 from mmscale.models import config as model_config
 
 
-def compute_dtype(config):
-  train = config.get("train", None)
-  return jnp.dtype(train.get("dtype", "float32") if train is not None else "float32")
-
-
 def modality_id(name: str) -> int:
   return model_config.MODALITIES.index(name)
 
@@ -32,14 +30,13 @@ def modality_id(name: str) -> int:
 class Encoder(nnx.Module):
   """ViT-style encoder of one media modality: patch projection, dense blocks, norm, connector."""
 
-  def __init__(self, config, dims, *, rngs, dtype):
-    tower, scale = dims.encoder, float(config.model.init_scale)
-    self.attention_impl = config.model.attention_impl
+  def __init__(self, model, dims, *, rngs, dtype):
+    tower, scale = dims.encoder, float(model.init_scale)
+    self.attention_impl = model.attention_impl
     self.patch_in = layers.Dense((dims.patch_dim,), (tower.width,), ("patch", "embed"),
                                  rngs=rngs, scale=scale, dtype=dtype)
-    self.stack = blocks.Stack(config, tower, "dense", rngs=rngs, dtype=dtype,
-                              remat=config.model.remat)
-    self.norm = layers.RMSNorm(tower.width, eps=config.model.norm_eps, dtype=dtype)
+    self.stack = blocks.Stack(model, tower, "dense", rngs=rngs, dtype=dtype, remat=model.remat)
+    self.norm = layers.RMSNorm(tower.width, eps=model.norm_eps, dtype=dtype)
     self.connector = layers.Dense((tower.width,), (dims.decoder.width,), (None, "embed"),
                                   rngs=rngs, scale=scale, dtype=dtype)
 
@@ -51,12 +48,15 @@ class Encoder(nnx.Module):
 
 
 class NMM(nnx.Module):
+  """model: config.model (frozen); inputs: model_config.ModelInputs; sample_batches: training
+  batches to fit the VQ codebooks on (image_loss="vq")."""
 
-  def __init__(self, config, rngs: nnx.Rngs, sample_batches=None, vocab_size: int = 0):
-    self.dims = d = model_config.dims(config, vocab_size)
-    m, dec = config.model, d.decoder
+  def __init__(self, model, inputs: model_config.ModelInputs, rngs: nnx.Rngs,
+               sample_batches=None):
+    self.dims = d = model_config.dims(model, inputs)
+    m, dec = model, d.decoder
     self.attention_impl = m.attention_impl
-    dtype = compute_dtype(config)
+    dtype = jnp.dtype(inputs.dtype)
     scale = float(m.init_scale)
     kw = dict(rngs=rngs, scale=scale, dtype=dtype)
     self.embed = layers.Embed(d.vocab_size, dec.width, **kw)
@@ -66,10 +66,10 @@ class NMM(nnx.Module):
       self.media_in = nnx.Dict({mod: layers.Dense((d.patch_dim,), (dec.width,), ("patch", "embed"),
                                                   **kw) for mod in d.modalities})
     else:
-      self.encoders = nnx.Dict({mod: Encoder(config, d, rngs=rngs, dtype=dtype)
+      self.encoders = nnx.Dict({mod: Encoder(m, d, rngs=rngs, dtype=dtype)
                                 for mod in d.modalities})
     group = int(m.moe.every) if d.ffn == "moe" else 1
-    self.decoder = blocks.Stack(config, dec, d.ffn, rngs=rngs, dtype=dtype, group=group,
+    self.decoder = blocks.Stack(m, dec, d.ffn, rngs=rngs, dtype=dtype, group=group,
                                 remat=m.remat)
     self.final_norm = layers.RMSNorm(dec.width, eps=m.norm_eps, dtype=dtype)
     self.head = layers.Dense((dec.width,), (d.vocab_size,), ("embed", "vocab"), **kw)
@@ -81,7 +81,7 @@ class NMM(nnx.Module):
       elif d.image_loss == "vq":
         self.media_head[mod] = layers.Dense((dec.width,), (d.codebook_size,), ("embed", "vocab"),
                                             **kw)
-        self.codebooks[mod] = vq.Codebook.fit(config, mod, sample_batches, rngs=rngs)
+        self.codebooks[mod] = vq.Codebook.fit(m, d, inputs.seed, mod, sample_batches, rngs=rngs)
 
   def __call__(self, batch, *, train: bool = False):
     """batch: dict of [B, L] arrays (mmscale/data/packing.py). Returns the ModelOutput dict."""

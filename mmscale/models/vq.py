@@ -28,16 +28,15 @@ class Codebook(nnx.Module):
                              eager_sharding=False)
 
   @classmethod
-  def fit(cls, config, modality, sample_batches, *, rngs):
-    m, d = config.model, config.data
-    k, p = int(m.vq_codebook_size), int(d.patch_dim)
+  def fit(cls, model, dims, seed: int, modality, sample_batches, *, rngs):
+    """model: config.model; dims: the model's Dims (patch_dim); seed: the run's (k-means)."""
+    k, p = int(model.vq_codebook_size), int(dims.patch_dim)
     mod_id = model_config.MODALITIES.index(modality)
     patches = _media_patches(sample_batches, mod_id) if sample_batches is not None else None
     if patches is None:
       if sample_batches is not None:
         logging.warning("vq: no %s patches in the sample batches; random codebook", modality)
       return cls(jax.random.normal(rngs.params(), (k, p), jnp.float32))
-    seed = int(config.get("seed", 0))
     if len(patches) < 4 * k:
       # Too few patches for k clusters: the codebook is the sample patches (drawn with
       # replacement, jittered so no two codes tie); pass more sample batches for a real fit.
@@ -46,7 +45,7 @@ class Codebook(nnx.Module):
       rng = np.random.default_rng(seed)
       codes = patches[rng.choice(len(patches), k, replace=len(patches) < k)]
       return cls(codes + 1e-3 * patches.std() * rng.standard_normal(codes.shape))
-    codes, _ = scipy_vq.kmeans2(patches.astype(np.float64), k, iter=int(m.vq_iters),
+    codes, _ = scipy_vq.kmeans2(patches.astype(np.float64), k, iter=int(model.vq_iters),
                                 minit="++", seed=seed)
     return cls(codes)
 

@@ -12,8 +12,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mmscale import config as config_lib
+from mmscale import models
 from mmscale import parallel
+from mmscale import stages
 from mmscale.data import pipeline
 from mmscale.train.optimizer import make_optimizer
 from mmscale.train.step import make_steps
@@ -42,9 +43,7 @@ def train_step(config, mesh, rows: int | None = None):
   shardings on that mesh and fail); lower the step under `jax.set_mesh(mesh)`: the MoE layer reads
   the mesh there.
   """
-  from mmscale import models  # pylint: disable=g-import-not-at-top  (heavy)
-  model = nnx.eval_shape(lambda: models.build_model(config, nnx.Rngs(config.seed),
-                                                     vocab_size=config_lib.vocab_size(config)))
+  model = nnx.eval_shape(lambda: stages.build_model(config, nnx.Rngs(config.seed)))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   params = _sharded(params, parallel.model_shardings(params, mesh))
   labels = models.param_groups(params) if config.model.fusion == "late" else None

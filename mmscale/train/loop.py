@@ -22,6 +22,8 @@ from mmscale import config as config_lib
 from mmscale import flops as flops_lib
 from mmscale import contract
 from mmscale import parallel
+from mmscale import models
+from mmscale import stages
 from mmscale.contract import MODALITIES
 from mmscale.data import pipeline
 from mmscale.train import preemption
@@ -83,17 +85,14 @@ class Trainer:
     self.config = config
     self.workdir = workdir
     self.run_id = config_lib.run_id(config)
-    self.mesh = parallel.make_mesh(config)
+    self.mesh = parallel.make_mesh(config.mesh, stages.batch_size(config))
     self.batch_sharding = parallel.batch_sharding(self.mesh)
     pi, pc = jax.process_index(), jax.process_count()
     self.data = pipeline.make_train_iterator(config, pi, pc)
     self.eval_data = {s: pipeline.make_eval_batches(config, s, pi, pc) for s in pipeline.stream_names(config)}
-    from mmscale import models  # Heavy; imported with the mesh active below.
-
     with jax.set_mesh(self.mesh):
       sample = _codebook_sample(config, pi, pc) if config.model.image_loss == "vq" else None
-      model = models.build_model(config, nnx.Rngs(config.seed), sample_batches=sample,
-                                 vocab_size=config_lib.vocab_size(config))
+      model = stages.build_model(config, nnx.Rngs(config.seed), sample_batches=sample)
       parallel.shard_model(model, self.mesh)
       graphdef, params, rest = nnx.split(model, nnx.Param, ...)
       labels = models.param_groups(params) if config.model.fusion == "late" else None

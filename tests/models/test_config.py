@@ -1,5 +1,6 @@
 import pytest
 
+from mmscale import stages
 from mmscale.errors import ConfigError
 from mmscale.models import config as model_config
 from tests.models.conftest import tiny_config
@@ -36,7 +37,7 @@ def test_bad_encoder_value():
 
 def test_derived_dims():
   c = tiny_config(width=96, heads=3, fusion="late")
-  d = model_config.dims(c)
+  d = stages.model_dims(c)
   assert d.decoder.head_dim == 32
   assert d.decoder.ffn_hidden == 256  # 8/3 * 96 = 256, already a multiple of 64.
   assert model_config.ffn_hidden(800, 0, 64) == 2176  # 2133.3 rounded up.
@@ -71,14 +72,14 @@ def test_the_model_takes_its_vocabulary_as_an_input():
   c = config_lib.base_config()
   c.data.tokenizer, c.data.data_dir, c.data.bpe_vocab_size = "bpe", "/nonexistent", 777
   assert config_lib.vocab_size(c) == 777
-  assert model_config.dims(c, config_lib.vocab_size(c)).vocab_size == 777
+  assert stages.model_dims(c).vocab_size == 777
   c.data.tokenizer = "byte"
   assert config_lib.vocab_size(c) == 264
   c.model.vocab_size = 300
-  assert config_lib.vocab_size(c) == 300 == model_config.dims(c).vocab_size
+  assert config_lib.vocab_size(c) == 300 == stages.model_dims(c, vocab_size=0).vocab_size
   c.model.vocab_size = 0
   with pytest.raises(ConfigError, match="no vocabulary size was passed"):
-    model_config.dims(c)
+    stages.model_dims(c, vocab_size=0)
 
 
 @pytest.mark.parametrize("seq_len,ok", [(16, True), (32, True), (128, True), (1024, True),

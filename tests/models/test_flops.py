@@ -4,7 +4,7 @@ import pytest
 from flax import nnx
 
 from mmscale import flops
-from mmscale.models import build_model
+from mmscale.stages import build_model
 from tests.models.conftest import tiny_config
 
 

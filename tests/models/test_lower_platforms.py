@@ -22,7 +22,7 @@ def _lowered_text(platform, fusion, ffn, attention, mesh):
   if ffn == "moe":
     c.model.moe.grouped_matmul = "ragged_dot"  # What "auto" picks on GPU and TPU.
   c = config_lib.resolve(c)
-  m = parallel.make_mesh(c)
+  m = parallel.make_mesh(c.mesh, c.data.batch_size)
   step, args = aot.train_step(c, m)
   with jax.set_mesh(m):
     return step.trace(*args).lower(lowering_platforms=(platform,)).as_text()

@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from mmscale.errors import ConfigError
-from mmscale.models import build_model
+from mmscale.stages import build_model
 from mmscale.models.blocks import REMAT_POLICIES
 from mmscale.models.config import REMAT, validate
 from mmscale.models.loss import loss_fn

@@ -66,7 +66,7 @@ def naive_moe(layer, x, modality, valid):
     dict(top_k=1, routing="aware"),
 ])
 def test_moe_equals_naive_loop(kw):
-  layer = moe.MoEFeedForward(moe_config_dict(**kw), nnx.Rngs(0))
+  layer = moe.MoEFeedForward(moe_config_dict(**kw).model, nnx.Rngs(0))
   x, modality, valid = inputs()
   y, aux = layer(x, modality, valid)
   np.testing.assert_allclose(y, naive_moe(layer, x, modality, valid), atol=1e-5, rtol=1e-5)
@@ -88,7 +88,7 @@ def test_forced_routing_dropless_drops_nothing_capacity_counts_drops():
   valid = jnp.ones_like(valid)
   outs = {}
   for mode in ("dropless", "capacity"):
-    layer = moe.MoEFeedForward(moe_config_dict(top_k=1, mode=mode, capacity_factor=1.0),
+    layer = moe.MoEFeedForward(moe_config_dict(top_k=1, mode=mode, capacity_factor=1.0).model,
                                nnx.Rngs(0))
     _force_expert(layer, 2)
     outs[mode] = layer(x, modality, valid)
@@ -137,7 +137,7 @@ def test_load_balancing_and_z_loss_formulas():
 
 def test_aware_routing_keeps_modalities_apart():
   c = moe_config_dict(experts=4, top_k=2, routing="aware")
-  layer = moe.MoEFeedForward(c, nnx.Rngs(1))
+  layer = moe.MoEFeedForward(c.model, nnx.Rngs(1))
   x, modality, valid = inputs(b=4, l=16, seed=3)
   idx, *_, aux = moe_routing.route(layer.router_logits(x, modality), valid, modality, 2)
   text = np.asarray(modality) == 0
@@ -150,7 +150,7 @@ def test_aware_routing_keeps_modalities_apart():
 def test_modality_feedforward_uses_each_modalitys_ffn():
   c = moe_config_dict()
   c.model.modalities = ("image", "audio")
-  layer = moe.ModalityFeedForward(c, nnx.Rngs(0))
+  layer = moe.ModalityFeedForward(c.model, nnx.Rngs(0))
   x, _, valid = inputs(b=2, l=9)
   modality = jnp.tile(jnp.arange(3), (2, 3))
   y, aux = layer(x, modality, valid)
@@ -166,7 +166,7 @@ def test_modality_feedforward_uses_each_modalitys_ffn():
 
 @pytest.mark.parametrize("routing", ["agnostic", "aware"])
 def test_gradients_reach_router_and_experts(routing):
-  layer = moe.MoEFeedForward(moe_config_dict(top_k=1, routing=routing), nnx.Rngs(0))
+  layer = moe.MoEFeedForward(moe_config_dict(top_k=1, routing=routing).model, nnx.Rngs(0))
   x, modality, valid = inputs()
 
   def loss(layer):
@@ -182,9 +182,8 @@ def test_gradients_reach_router_and_experts(routing):
 def test_bfloat16_compute():
   c = moe_config_dict(top_k=2)
   x, modality, valid = inputs()
-  y32, _ = moe.MoEFeedForward(c, nnx.Rngs(0))(x, modality, valid)
-  c.train.dtype = "bfloat16"
-  layer = moe.MoEFeedForward(c, nnx.Rngs(0))
+  y32, _ = moe.MoEFeedForward(c.model, nnx.Rngs(0))(x, modality, valid)
+  layer = moe.MoEFeedForward(c.model, nnx.Rngs(0), dtype="bfloat16")
   y16, aux = layer(x, modality, valid)
   assert y16.dtype == jnp.bfloat16 and layer.router.dtype == jnp.float32
   assert aux["lb_loss"].dtype == jnp.float32
@@ -228,7 +227,7 @@ def test_dropless_gradients_equal_capacity_gradients_without_drops():
 
   grads = {}
   for mode in ("dropless", "capacity"):
-    layer = moe.MoEFeedForward(moe_config_dict(top_k=2, mode=mode, capacity_factor=8.0),
+    layer = moe.MoEFeedForward(moe_config_dict(top_k=2, mode=mode, capacity_factor=8.0).model,
                                nnx.Rngs(0))
     grads[mode] = jax.jit(nnx.grad(loss, argnums=(0, 1)))(layer, x)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5),

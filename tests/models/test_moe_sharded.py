@@ -52,14 +52,14 @@ def compare(a, b):
 ])
 def test_sharded_layer_equals_single_device(mesh, kw, batch):
   config = layer_config(mesh, **kw)
-  layer = moe.MoEFeedForward(config, nnx.Rngs(0))
+  layer = moe.MoEFeedForward(config.model, nnx.Rngs(0))
   k1, k2 = jax.random.split(jax.random.key(1))
   x = jax.random.normal(k1, (batch, 8, 16))
   modality = jax.random.randint(k2, (batch, 8), 0, 2)
   valid = jnp.ones((batch, 8), bool).at[0, -3:].set(False)
   want = jax.jit(loss_and_grads)(layer, x, modality, valid)
 
-  m = parallel.make_mesh(config)
+  m = parallel.make_mesh(config.mesh, config.data.batch_size)
   with jax.set_mesh(m):
     parallel.shard_model(layer, m)
     e_loc = 8 // mesh["expert"]
@@ -77,13 +77,13 @@ def test_sharded_layer_equals_single_device(mesh, kw, batch):
 
 def test_modality_feedforward_sharded():
   config = layer_config(dict(data=2, expert=4))
-  layer = moe.ModalityFeedForward(config, nnx.Rngs(0))
+  layer = moe.ModalityFeedForward(config.model, nnx.Rngs(0))
   x = jax.random.normal(jax.random.key(0), (8, 8, 16))
   modality = jnp.tile(jnp.array([0, 1]), (8, 4))
   valid = jnp.ones((8, 8), bool)
   f = jax.jit(lambda l, x: jnp.sum(l(x, modality, valid)[0] ** 2))
   want = jax.value_and_grad(f, argnums=1)(layer, x)
-  m = parallel.make_mesh(config)
+  m = parallel.make_mesh(config.mesh, config.data.batch_size)
   with jax.set_mesh(m):
     parallel.shard_model(layer, m)
     got = jax.value_and_grad(f, argnums=1)(layer, x)
@@ -92,14 +92,14 @@ def test_modality_feedforward_sharded():
 
 def model_loss_and_grads(config):
   """(loss, grads) of the whole model, single device and under the config's mesh."""
-  from mmscale.models import build_model
+  from mmscale.stages import build_model
   from mmscale.models.loss import loss_fn
 
   model = build_model(config, nnx.Rngs(0))
   batch = make_batch(b=8)
   step = jax.jit(nnx.value_and_grad(lambda mdl, b: loss_fn(mdl, b, config)[0]))
   want = step(model, batch)
-  mesh = parallel.make_mesh(config)
+  mesh = parallel.make_mesh(config.mesh, config.data.batch_size)
   with jax.set_mesh(mesh):
     parallel.shard_model(model, mesh)
     sharded = {k: jax.device_put(v, parallel.batch_sharding(mesh)) for k, v in batch.items()}

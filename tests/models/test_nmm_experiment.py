@@ -7,7 +7,7 @@ from experiments import nmm
 from mmscale import config as config_lib
 from mmscale import flops
 from mmscale.errors import UserError
-from mmscale.models import build_model
+from mmscale.stages import build_model
 
 
 @pytest.mark.parametrize("fusion", ["early", "late"])

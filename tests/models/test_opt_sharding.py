@@ -19,7 +19,7 @@ def test_moments_are_sharded_like_params_and_the_step_aliases_them(fusion):
   c = nmm.get_config(f"fusion={fusion},size=t1")
   c.mesh.update(dict(data=1, fsdp=8, expert=1))
   c = config_lib.resolve(c)
-  mesh = parallel.make_mesh(c)
+  mesh = parallel.make_mesh(c.mesh, c.data.batch_size)
   step, (params, opt_state, batch, lr) = aot.train_step(c, mesh)
   assert _fsdp_leaves(params) > 0
   assert _fsdp_leaves(opt_state) == 2 * _fsdp_leaves(params)  # mu and nu.
@@ -50,7 +50,7 @@ def _temp_bytes(mesh_axis):
   c.mesh[mesh_axis] = 8
   c.data.batch_size = 64
   c = config_lib.resolve(c)
-  mesh = parallel.make_mesh(c)
+  mesh = parallel.make_mesh(c.mesh, c.data.batch_size)
   step, args = aot.train_step(c, mesh)
   with jax.set_mesh(mesh):
     return step.trace(*args).lower().compile().memory_analysis().temp_size_in_bytes

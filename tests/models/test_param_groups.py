@@ -4,7 +4,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from mmscale.models import build_model, param_groups
+from mmscale.models import param_groups
+from mmscale.stages import build_model
 from tests.models.conftest import tiny_config
 
 

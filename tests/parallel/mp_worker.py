@@ -21,7 +21,7 @@ def config():
 
 def loss_and_grads(cfg, mesh=None):
   """(loss, {param path: grad}) as numpy, under `mesh` when given."""
-  from mmscale.models import build_model
+  from mmscale.stages import build_model
   from mmscale.models.loss import loss_fn
 
   model = build_model(cfg, nnx.Rngs(0))
@@ -48,7 +48,7 @@ def main(out_path):
   assert parallel.initialize_distributed_from_env()
   assert (jax.process_count(), jax.device_count()) == (2, 8)
   cfg = config()
-  loss, grads = loss_and_grads(cfg, parallel.make_mesh(cfg))
+  loss, grads = loss_and_grads(cfg, parallel.make_mesh(cfg.mesh, cfg.data.batch_size))
   if jax.process_index() == 0:
     np.savez(out_path, loss=loss, **grads)
   jax.distributed.shutdown()

@@ -20,11 +20,17 @@ def _config(batch=8, **mesh):
   return c
 
 
+def _mesh(batch=8, **mesh):
+  """The mesh stage's inputs: its own section and the global batch size."""
+  c = _config(batch, **mesh)
+  return parallel.make_mesh(c.mesh, c.data.batch_size)
+
+
 def test_defaults_fill_remaining_devices():
-  mesh = parallel.make_mesh(_config())
+  mesh = _mesh()
   assert mesh.axis_names == ("data", "fsdp", "expert")
   assert dict(mesh.shape) == {"data": 8, "fsdp": 1, "expert": 1}
-  mesh = parallel.make_mesh(_config(fsdp=2, expert=2))
+  mesh = _mesh(fsdp=2, expert=2)
   assert dict(mesh.shape) == {"data": 2, "fsdp": 2, "expert": 2}
 
 
@@ -34,12 +40,12 @@ def test_defaults_fill_remaining_devices():
 ])
 def test_make_mesh_rejects_wrong_sizes(mesh, msg):
   with pytest.raises(UserError, match=msg):
-    parallel.make_mesh(_config(**mesh))
+    _mesh(**mesh)
 
 
 def test_make_mesh_rejects_indivisible_batch():
   with pytest.raises(UserError, match="batch_size=4: must be divisible by the 8 devices"):
-    parallel.make_mesh(_config(batch=4))
+    _mesh(batch=4)
 
 
 @pytest.mark.parametrize("mesh,key", [
@@ -47,24 +53,20 @@ def test_make_mesh_rejects_indivisible_batch():
 ])
 def test_validate_rejects(mesh, key):
   with pytest.raises(ConfigError, match=f"config.{key}="):
-    parallel.validate(_config(**mesh))
+    parallel.validate(_config(**mesh).mesh)
 
 
 def test_validate_batch_and_experts():
-  dense = _config(expert=4)
-  dense.model = ml_collections.ConfigDict({"ffn": "dense", "moe": {"experts": 6}})
-  parallel.validate(dense)  # The expert count only matters for MoE models.
+  parallel.validate(_config(expert=4).mesh, experts=None)  # Only MoE models have experts.
   with pytest.raises(ConfigError, match="data.batch_size=6: must be divisible by the mesh size 4"):
-    parallel.validate(_config(batch=6, fsdp=2, expert=2))
-  c = _config(expert=4)
-  c.model = ml_collections.ConfigDict({"ffn": "moe", "moe": {"experts": 6}})
+    parallel.validate(_config(fsdp=2, expert=2).mesh, batch_size=6)
   with pytest.raises(ConfigError, match="config.mesh.expert=4: must divide"):
-    parallel.validate(c)
-  parallel.validate(_config(fsdp=2, expert=2))
+    parallel.validate(_config(expert=4).mesh, batch_size=8, experts=6)
+  parallel.validate(_config(fsdp=2, expert=2).mesh, batch_size=8, experts=6)
 
 
 def test_param_spec_rules():
-  mesh = parallel.make_mesh(_config(data=2, fsdp=2, expert=2))
+  mesh = _mesh(data=2, fsdp=2, expert=2)
   spec = parallel.param_spec(("expert", "embed", "mlp"), (4, 8, 32), mesh)
   assert spec == P("expert", None, "fsdp")
   assert parallel.param_spec(("vocab", "embed"), (100, 16), mesh) == P(None, "fsdp")
@@ -90,7 +92,7 @@ class _Tiny(nnx.Module):
 
 
 def test_shard_model_places_params_and_keeps_values():
-  mesh = parallel.make_mesh(_config(data=2, fsdp=2, expert=2))
+  mesh = _mesh(data=2, fsdp=2, expert=2)
   with jax.set_mesh(mesh):
     model = _Tiny(nnx.Rngs(0))
   before = jax.tree.map(np.asarray, nnx.state(model, nnx.Param))
@@ -108,7 +110,7 @@ def test_shard_model_places_params_and_keeps_values():
 
 
 def test_batch_axes_fall_back_for_small_batches():
-  mesh = parallel.make_mesh(_config(data=2, fsdp=2, expert=2))
+  mesh = _mesh(data=2, fsdp=2, expert=2)
   assert parallel.batch_axes(mesh, 8) == ("data", "fsdp", "expert")
   assert parallel.batch_axes(mesh, 2) == ("data",)
   assert parallel.batch_axes(mesh, 1) == ()
