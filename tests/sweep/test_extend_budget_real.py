@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from mmscale.sweep import registry
 from sweep_helpers import HERE, run
 
 pytestmark = pytest.mark.slow
@@ -18,6 +19,11 @@ def _sweep(root, arg=""):
            f"--config={STUDY}", f"--root={root}", "--poll_s=0.2"], timeout=1200)
   assert r.returncode == 0, r.stderr[-3000:]
   return r
+
+
+def _study(arg):
+  from mmscale.sweep import study as study_lib
+  return study_lib.build(STUDY, arg, study_lib.load_module(STUDY).get_config(arg))
 
 
 def _records(root, run_id):
@@ -37,8 +43,14 @@ def test_extended_trunk_matches_a_trunk_trained_to_the_larger_budget(tmp_path):
   assert f"trunk {trunk}: extended from {old_steps}" in r.stdout
   for b, mtime in kept.items():  # The branches of the old budgets were not run again.
     assert os.path.getmtime(os.path.join(grown, b, "summary.json")) == mtime
-  _sweep(fresh, "bigger")
-  assert sorted(os.listdir(fresh)) == sorted(os.listdir(grown))  # Same ids: the trunk kept its id.
+  # Same ids as a fresh sweep of the larger study: the trunk kept its id.
+  specs = {s.run_id: s for s in _study("bigger").specs}
+  assert sorted(specs) == sorted(n for n in os.listdir(grown)
+                                 if os.path.exists(os.path.join(grown, n, registry.RUN_FILE)))
+  # The reference: that trunk trained from scratch, alone (its branches are not compared).
+  registry.write_specs(fresh, [specs[trunk]])
+  r = run([sys.executable, "-m", "mmscale.sweep.runner", registry.run_dir(fresh, trunk)], timeout=1200)
+  assert r.returncode == 0, r.stderr[-3000:]
 
   def train_losses(root):
     return {r["step"]: r["loss"] for r in _records(root, trunk) if r["kind"] == "train"}
