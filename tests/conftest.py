@@ -1,11 +1,15 @@
 """Test set-up: 8 forced CPU devices so sharding and expert-parallel code runs for real."""
 
 import os
+import sys
 
 # Must happen before JAX is imported anywhere.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# tests/helpers.py, shared across folders, is importable as `helpers` (pytest's importlib mode
+# puts no test folder on sys.path).
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
 from mmscale import allocator  # pylint: disable=g-import-not-at-top
 

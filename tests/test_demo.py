@@ -28,9 +28,7 @@ def demo(tmp_path_factory):
   return out, proc.stdout
 
 
-def _rows(path):
-  with open(path, encoding="utf-8") as f:
-    return list(csv.DictReader(f))
+from helpers import csv_rows as _rows  # pylint: disable=g-import-not-at-top  (tests/helpers.py)
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from helpers import csv_rows
 from sweep_helpers import PY, run, sweep_cmd
 
 DIVERGING = "fake_text_s32_C6e8"  # One run of the mix=text group.
@@ -26,11 +27,6 @@ def _status(root):
   r = run([PY, "-m", "mmscale", "status", f"--root={root}", "--json"])
   assert r.returncode == 0, r.stderr[-2000:]
   return {x["run_id"]: x for x in json.loads(r.stdout)}
-
-
-def _csv(path):
-  with open(path, newline="") as f:
-    return list(csv.DictReader(f))
 
 
 @pytest.mark.slow
@@ -63,7 +59,7 @@ def test_collect_carries_status_and_fit_leaves_the_run_out_per_group(sweep, tmp_
   out = str(tmp_path / "records.csv")
   r = run([PY, "-m", "mmscale", "collect", f"--root={root}", f"--out={out}"])
   assert r.returncode == 0, r.stderr[-2000:]
-  rows = _csv(out)
+  rows = csv_rows(out)
   by_status = {}
   for row in rows:
     by_status.setdefault(row["status"], set()).add(row["run_id"])
@@ -89,7 +85,7 @@ def test_a_group_with_no_healthy_run_left_does_not_stop_the_others(sweep, tmp_pa
   root, _ = sweep
   out = str(tmp_path / "records.csv")
   assert run([PY, "-m", "mmscale", "collect", f"--root={root}", f"--out={out}"]).returncode == 0
-  rows = _csv(out)
+  rows = csv_rows(out)
   for row in rows:  # As if every text run had diverged.
     if row["mix"] == "text":
       row["status"], row["status_reason"] = "diverged", "training loss is nan at step 3"

@@ -78,18 +78,25 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, reference):
   assert json.load(open(workdir / "summary.json"))["status"] == "done"
 
 
-@pytest.mark.slow
-def test_sigterm_saves_and_exits_then_resumes(tmp_path, reference):
-  workdir = tmp_path / "run"
-  proc = subprocess.Popen(_cmd(workdir), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+def _sigterm(cmd, workdir, wait, may_finish=True):
+  """Starts `cmd`, sends SIGTERM once `wait(proc)` returns, checks the exit code 143 and returns
+  summary.json. `may_finish`: a run that finished before the signal came skips the test."""
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True)
-  _wait_for_checkpoint(workdir, proc, 4)
+  wait(proc)
   proc.send_signal(signal.SIGTERM)
   _, err = proc.communicate(timeout=120)
   summary = json.load(open(workdir / "summary.json"))
-  if summary["status"] == "done":
+  if may_finish and summary["status"] == "done":
     pytest.skip("the run finished before SIGTERM arrived")
   assert proc.returncode == 143, err[-2000:]
+  return summary
+
+
+@pytest.mark.slow
+def test_sigterm_saves_and_exits_then_resumes(tmp_path, reference):
+  workdir = tmp_path / "run"
+  summary = _sigterm(_cmd(workdir), workdir, lambda p: _wait_for_checkpoint(workdir, p, 4))
   assert summary["status"] == "preempted"
   saved = max(int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit())
   assert saved == summary["step"]  # The checkpoint is at the step where it stopped.
@@ -146,15 +153,7 @@ def _wait_for_record(workdir, proc, min_step):
 @pytest.mark.slow
 def test_sigterm_between_logged_steps_resumes_to_identical_records(tmp_path, sparse_reference):
   workdir = tmp_path / "run"
-  proc = subprocess.Popen(_sparse(workdir), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
-  _wait_for_record(workdir, proc, 5)
-  proc.send_signal(signal.SIGTERM)
-  _, err = proc.communicate(timeout=120)
-  summary = json.load(open(workdir / "summary.json"))
-  if summary["status"] == "done":
-    pytest.skip("the run finished before SIGTERM arrived")
-  assert proc.returncode == 143, err[-2000:]
+  summary = _sigterm(_sparse(workdir), workdir, lambda p: _wait_for_record(workdir, p, 5))
   assert _steps(workdir)[-1] == summary["step"]
   subprocess.run(_sparse(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
   assert _records(workdir) == _records(sparse_reference)
@@ -165,18 +164,16 @@ def test_sigterm_between_logged_steps_resumes_to_identical_records(tmp_path, spa
 def test_sigterm_while_starting_up_is_a_preemption(tmp_path, sparse_reference, delay):
   """At 1 s the process imports JAX; once config.json is written it builds, compiles, evaluates."""
   workdir = tmp_path / "run"
-  proc = subprocess.Popen(_sparse(workdir), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
-  if delay == "config.json":
-    deadline = time.time() + 120
-    while not (workdir / "config.json").exists() and time.time() < deadline:
-      time.sleep(0.01)
-  else:
-    time.sleep(delay)
-  proc.send_signal(signal.SIGTERM)
-  _, err = proc.communicate(timeout=120)
-  assert proc.returncode == 143, err[-2000:]
-  summary = json.load(open(workdir / "summary.json"))
+
+  def wait(_):
+    if delay == "config.json":
+      deadline = time.time() + 120
+      while not (workdir / "config.json").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    else:
+      time.sleep(delay)
+
+  summary = _sigterm(_sparse(workdir), workdir, wait, may_finish=False)
   assert summary["status"] == "preempted" and summary["step"] == 0
   subprocess.run(_sparse(workdir), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
   assert _records(workdir) == _records(sparse_reference)
