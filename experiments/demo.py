@@ -106,7 +106,34 @@ def _size(width: int) -> dict:
   return {"model": {"width": width, "encoder": {"width": max(4, width // 2)}}}
 
 
+def lr_rule(n: float) -> float:
+  return 3e-3 * (1e5 / n) ** 0.5
+
+
+PILOT_MULTIPLIERS = {"lo": 1 / 3, "mid": 1.0, "hi": 3.0}
+
+
+def _pilot_grid():
+  """The learning-rate pilot: lr_rule x {1/3, 1, 3} at one budget, small/middle/large widths,
+  dense and MoE (MoE at the dense model's rate: equal active parameters, equal rate)."""
+  from mmscale import config as config_lib  # pylint: disable=g-import-not-at-top
+  from mmscale import flops  # pylint: disable=g-import-not-at-top
+  sizes = {}
+  for name in ("w8", "w24", "w48"):
+    over = _size(WIDTHS[name])
+    c = get_config()
+    c.model.width, c.model.encoder.width = over["model"]["width"], over["model"]["encoder"]["width"]
+    n = flops.param_counts(config_lib.resolve(c))["params"]
+    for tag, mult in PILOT_MULTIPLIERS.items():
+      sizes[f"{name}_lr{tag}"] = {**over, "train": {"lr": lr_rule(n) * mult}}
+  return {"name": "demo_pilot", "budgets": (1e11,), "sizes": sizes,
+          "axes": {"arch": {k: ARCHS[k] for k in ("early_dense", "early_moe")}},
+          "flops": "6N", "min_steps": 20, "cooldown": False, "flops_per_second": 5e9}
+
+
 def get_grid(arg: str = ""):
+  if arg == "pilot":
+    return _pilot_grid()
   quick = arg == "quick"
   widths = QUICK_WIDTHS if quick else WIDTHS
   return {
@@ -114,7 +141,7 @@ def get_grid(arg: str = ""):
       "budget_range": (5e9, 1e10, 2) if quick else (5e10, 4e11, 4),
       "sizes": {name: _size(w) for name, w in widths.items()},
       "axes": {"arch": ARCHS},
-      "lr_rule": lambda n: 3e-3 * (1e5 / n) ** 0.5,
+      "lr_rule": lr_rule,
       "flops": "6N",
       "min_steps": 20,
       "cooldown": not quick,
