@@ -8,6 +8,7 @@
 
 import importlib
 import json
+import os
 
 from absl import flags, logging
 from ml_collections import config_flags
@@ -115,6 +116,11 @@ def sweep() -> int:
     extra = slurm.parse_slurm_args(_SLURM_ARGS.value)
     if not _DRY_RUN.value:  # The client on PATH and sbatch's view of the parameters; writes nothing.
       slurm.make_executor(root, _WORKERS.value, _PARTITION.value, _TIMEOUT.value, extra)
+  # Runs execute in the root (mmscale/sweep/runner.py): a data folder given relative to here must be
+  # found from there too. data_dir is not part of a run's identity, so run ids do not change.
+  data_dir = _CONFIG.value.data.get("data_dir", "") if "data" in _CONFIG.value else ""
+  if data_dir and "://" not in data_dir and not os.path.isabs(data_dir):
+    _CONFIG.value.data.data_dir = os.path.abspath(data_dir)
   study = study_lib.build(path, arg, _CONFIG.value)
   if _DRY_RUN.value:
     print(plan.format_plan(study, root, _WORKERS.value))
