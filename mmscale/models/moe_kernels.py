@@ -55,15 +55,31 @@ def _zeros(shape, dtype, *refs):
   return z
 
 
-def _each_block(starts, sizes, b, per_expert, carry):
-  """carry = per_expert(e, start_e, size_e, n_blocks_e, carry) for each expert e in order.
+def tail_size(b):
+  """Rows per block for an expert's last rows: b / 8 (at least min(b, 8))."""
+  return max(b // 8, min(b, 8))
 
-  Loops with run-time trip counts: an expert's rows take ceil(size_e / b) blocks, so the work is
-  the routed rows plus under one block per expert, not a static worst case.
+
+def _each_block(starts, sizes, b, per_expert, block, carry):
+  """For each expert e in order: state = per_expert(e); then for each block of its rows
+  carry = block(state, start, rows, width, carry) (width: the block's static row count; rows: how
+  many of them are e's, the rest belong to the next expert or are padding).
+
+  Loops with run-time trip counts: an expert's rows take floor(size_e / b) blocks of b rows, then
+  blocks of tail_size(b) rows, so the work is the routed rows plus under tail_size(b) rows per
+  expert, not a static worst case.
   """
-  return jax.lax.fori_loop(
-      0, sizes.shape[0],
-      lambda e, c: per_expert(e, starts[e], sizes[e], (sizes[e] + b - 1) // b, c), carry)
+  t = tail_size(b)
+
+  def expert(e, carry):
+    state, s0, size = per_expert(e), starts[e], sizes[e]
+    full = size // b
+    carry = jax.lax.fori_loop(0, full, lambda j, c: block(state, s0 + j * b, b, b, c), carry)
+    s1, rest = s0 + full * b, size - full * b
+    return jax.lax.fori_loop(
+        0, (rest + t - 1) // t, lambda j, c: block(state, s1 + j * t, rest - j * t, t, c), carry)
+
+  return jax.lax.fori_loop(0, sizes.shape[0], expert, carry)
 
 
 def _blocks_fwd(xs, starts, sizes, wg, wu, wd, b):
@@ -75,22 +91,20 @@ def _blocks_fwd(xs, starts, sizes, wg, wu, wd, b):
   """
   refs = (xs, wg, wu, wd)
 
-  def per_expert(e, s0, _, n_blocks, carry):
-    g_w, u_w, d_w = wg[e], wu[e], wd[e]  # Sliced once per expert, not per block.
+  def per_expert(e):
+    return wg[e], wu[e], wd[e]  # Sliced once per expert, not per block.
 
-    def block(j, carry):
-      s = s0 + j * b
-      x = jax.lax.dynamic_slice_in_dim(xs, s, b)
-      g, u = x @ g_w, x @ u_w
-      y = (jax.nn.silu(g) * u) @ d_w
-      return tuple(jax.lax.dynamic_update_slice_in_dim(buf, v, s, 0)
-                   for buf, v in zip(carry, (y, g, u)))
-
-    return jax.lax.fori_loop(0, n_blocks, block, carry)
+  def block(ws, s, _, width, carry):
+    g_w, u_w, d_w = ws
+    x = jax.lax.dynamic_slice_in_dim(xs, s, width)
+    g, u = x @ g_w, x @ u_w
+    y = (jax.nn.silu(g) * u) @ d_w
+    return tuple(jax.lax.dynamic_update_slice_in_dim(buf, v, s, 0)
+                 for buf, v in zip(carry, (y, g, u)))
 
   r, h = xs.shape[0], wg.shape[-1]
   init = tuple(_zeros((r, k), xs.dtype, *refs) for k in (xs.shape[1], h, h))
-  y, g, u = _each_block(starts, sizes, b, per_expert, init)
+  y, g, u = _each_block(starts, sizes, b, per_expert, block, init)
   return y, (xs, starts, sizes, g, u, wg, wu, wd)
 
 
@@ -98,35 +112,29 @@ def _blocks_bwd(b, res, dy):
   xs, starts, sizes, gs, us, wg, wu, wd = res
   refs = (xs, wg, wu, wd, dy)
   f32 = dict(preferred_element_type=jnp.float32)
-  row = jnp.arange(b)
 
-  def per_expert(e, s0, size, n_blocks, carry):
+  def per_expert(e):
+    return e, wg[e], wu[e], wd[e]
+
+  def block(state, s, rows, width, carry):
+    e, g_w, u_w, d_w = state
     dxs, agg, agu, agd = carry
-    g_w, u_w, d_w = wg[e], wu[e], wd[e]
-
-    def block(j, carry):
-      dxs, ag, au, ad = carry
-      s = s0 + j * b
-      x, g, u, dyb = (jax.lax.dynamic_slice_in_dim(t, s, b) for t in (xs, gs, us, dy))
-      # Rows past this expert's belong to the next one: no gradient from them here.
-      dyb = jnp.where((row < size - j * b)[:, None], dyb, 0)
-      si = jax.nn.silu(g)
-      dh = dyb @ d_w.T
-      dg, du = (dh * u * _dsilu(g)).astype(x.dtype), (dh * si).astype(x.dtype)
-      ad = ad + jnp.einsum("bh,bd->hd", si * u, dyb, **f32)
-      ag = ag + jnp.einsum("bd,bh->dh", x, dg, **f32)
-      au = au + jnp.einsum("bd,bh->dh", x, du, **f32)
-      dx = dg @ g_w.T + du @ u_w.T
-      return jax.lax.dynamic_update_slice_in_dim(dxs, dx, s, 0), ag, au, ad
-
-    # One expert's weight gradients accumulate in the carry and are written once.
-    acc = tuple(_zeros(w.shape[1:], jnp.float32, *refs) for w in (wg, wu, wd))
-    dxs, ag, au, ad = jax.lax.fori_loop(0, n_blocks, block, (dxs,) + acc)
-    return dxs, agg.at[e].set(ag), agu.at[e].set(au), agd.at[e].set(ad)
+    x, g, u, dyb = (jax.lax.dynamic_slice_in_dim(t, s, width) for t in (xs, gs, us, dy))
+    # Rows past this expert's belong to the next one: no gradient from them here.
+    dyb = jnp.where((jnp.arange(width) < rows)[:, None], dyb, 0)
+    si = jax.nn.silu(g)
+    dh = dyb @ d_w.T
+    dg, du = (dh * u * _dsilu(g)).astype(x.dtype), (dh * si).astype(x.dtype)
+    # Only expert e's slice of each accumulator changes (in place in the loop).
+    agd = agd.at[e].add(jnp.einsum("bh,bd->hd", si * u, dyb, **f32))
+    agg = agg.at[e].add(jnp.einsum("bd,bh->dh", x, dg, **f32))
+    agu = agu.at[e].add(jnp.einsum("bd,bh->dh", x, du, **f32))
+    dx = dg @ g_w.T + du @ u_w.T
+    return jax.lax.dynamic_update_slice_in_dim(dxs, dx, s, 0), agg, agu, agd
 
   init = (_zeros(xs.shape, xs.dtype, *refs),) + tuple(
       _zeros(w.shape, jnp.float32, *refs) for w in (wg, wu, wd))
-  dxs, agg, agu, agd = _each_block(starts, sizes, b, per_expert, init)
+  dxs, agg, agu, agd = _each_block(starts, sizes, b, per_expert, block, init)
   return dxs, None, None, agg.astype(wg.dtype), agu.astype(wu.dtype), agd.astype(wd.dtype)
 
 
@@ -141,9 +149,9 @@ _blocks_swiglu_core.defvjp(lambda *a: _blocks_fwd(*a), _blocks_bwd)
 def _blocks_swiglu(x, rows, se, wg, wu, wd, *, block=0):
   """Grouped SwiGLU in blocks of b rows, each expert's blocks with that expert's weights.
 
-  Two loops (experts, then each expert's blocks, with run-time trip counts) and a hand-written
-  backward: the automatic transpose of a loop would carry full-size zero-padded weight gradients
-  through every iteration, while this one accumulates one expert's and writes it once.
+  Loops over the experts, then each expert's blocks (run-time trip counts), and a hand-written
+  backward: the automatic transpose of a loop would add a full-size zero-padded weight gradient
+  per iteration, while this one updates only the expert's slice in place.
   """
   n, r = wg.shape[0], rows.shape[0]
   b = block_size(r, n, block)

@@ -67,24 +67,28 @@ def test_blocks_equal_ragged_dot_values_and_gradients(kind, k, block):
   assert not np.asarray(got[1][0])[-1, -3:].any()
 
 
-def test_blocks_cover_each_experts_rows_with_ceil_size_over_b_blocks():
-  """The loops visit block j of expert e at start_e + j * b for j < ceil(size_e / b): the routed
-  rows plus under one block per expert, whatever the static row count."""
-  sizes = jnp.asarray([5, 0, 8, 1], jnp.int32)
+def test_blocks_cover_each_experts_rows_in_full_blocks_then_tail_blocks():
+  """Expert e's rows [start_e, start_e + size_e) in floor(size_e / b) blocks of b rows, then blocks
+  of tail_size(b) rows: the routed rows plus under tail_size(b) rows per expert are computed,
+  whatever the static row count."""
+  sizes = jnp.asarray([21, 0, 8, 3, 16], jnp.int32)
   starts = jnp.cumsum(sizes) - sizes
-  b = 4
+  b = 16
+  assert moe_kernels.tail_size(b) == 8 and moe_kernels.tail_size(128) == 16
+  assert moe_kernels.tail_size(4) == 4
 
-  def per_expert(e, s0, size, n_blocks, carry):
-    def block(j, carry):
-      visits, owner = carry
-      return visits + 1, owner.at[s0 + j * b].set(e)
-    return jax.lax.fori_loop(0, n_blocks, block, carry)
+  def block(e, start, rows, width, carry):
+    n, log = carry
+    return n + 1, log.at[n].set(jnp.stack([e, start, rows, width]))
 
-  visits, owner = jax.jit(lambda s, z: moe_kernels._each_block(s, sizes, b, per_expert, z))(
-      starts, (0, jnp.full(20, -1, jnp.int32)))
-  assert int(visits) == 2 + 0 + 2 + 1
-  np.testing.assert_array_equal(np.flatnonzero(np.asarray(owner) >= 0), [0, 4, 5, 9, 13])
-  np.testing.assert_array_equal(np.asarray(owner)[[0, 4, 5, 9, 13]], [0, 0, 2, 2, 3])
+  n, log = jax.jit(lambda s, c: moe_kernels._each_block(s, sizes, b, lambda e: e, block, c))(
+      starts, (0, jnp.full((10, 4), -1, jnp.int32)))
+  # (expert, start, rows of the expert, static width)
+  np.testing.assert_array_equal(np.asarray(log)[:int(n)], [
+      [0, 0, 16, 16], [0, 16, 5, 8],  # 21 rows: one full block, 5 rows in a tail block.
+      [2, 21, 8, 8],  # 8 rows: one tail block exactly.
+      [3, 29, 3, 8],
+      [4, 32, 16, 16]])
 
 
 def test_block_size_rule():
