@@ -1,4 +1,4 @@
-"""One training run: mesh → model → optimizer → data → train/eval loop → records.
+"""One training run: the train/eval loop, readable top to bottom (the Trainer builds what it runs).
 
 Everything a run leaves behind lives in its workdir: config.json (the resolved config),
 records.jsonl (train and eval records), summary.json (final values and status) and checkpoints/.
@@ -16,127 +16,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
-from flax import nnx
 
 from mmscale import config as config_lib
-from mmscale import flops as flops_lib
 from mmscale import contract
-from mmscale import parallel
-from mmscale import models
-from mmscale import stages
+from mmscale import flops as flops_lib
 from mmscale.contract import MODALITIES
-from mmscale.data import pipeline
 from mmscale.train import preemption
 from mmscale.train import records as rec
+from mmscale.train.cadence import Cadence
 from mmscale.train.checkpoint import RunCheckpoints
 from mmscale.train.metrics import MetricWriter
-from mmscale.train.optimizer import make_optimizer
 from mmscale.train.progress import Progress, format_eval
-from mmscale.train.schedule import make_schedule
-from mmscale.train.step import make_steps
+from mmscale.train.trainer import Trainer
 from mmscale.train.workdir import prepare_workdir
-
-
-def eval_steps(train_cfg) -> list[int]:
-  """Steps after which to evaluate: `eval_points` evenly spaced (or every `eval_every`), the last included."""
-  steps = int(train_cfg.steps)
-  if train_cfg.eval_every:
-    points = set(range(int(train_cfg.eval_every), steps + 1, int(train_cfg.eval_every)))
-  else:
-    n = int(train_cfg.eval_points)
-    points = {max(1, int(round(k * steps / n))) for k in range(1, n + 1)}
-  points.add(steps)
-  return sorted(p for p in points if p > int(train_cfg.init_step))
-
-
-def _summarise(sums: dict, media_objective: bool) -> dict:
-  """Per-source validation values from summed metrics: nats per target and bits per raw byte."""
-  out = {}
-  for m in MODALITIES if media_objective else ("text",):
-    n, nll, nbytes = float(sums.get(f"count_{m}", 0)), float(sums.get(f"nll_{m}", 0)), float(sums.get(f"bytes_{m}", 0))
-    if n > 0:
-      out[f"loss_{m}"] = nll / n
-      out[f"bpb_{m}"] = rec.bits_per_byte(nll, nbytes)
-      out[f"targets_{m}"] = int(n)
-  out["loss"] = out.get("loss_text", float("nan"))
-  out["bpb"] = out.get("bpb_text", float("nan"))
-  return out
-
-
-def _codebook_sample(config, process_index, process_count, per_code: int = 4, max_batches: int = 64):
-  """Training batches for fitting the VQ codebook: ~`per_code` media patches per code.
-
-  Drawn from a separate iterator with the run's seed, so the codebook is a pure function of the
-  config and the training iterator itself is not advanced.
-  """
-  it = pipeline.make_train_iterator(config, process_index, process_count)
-  want, have, batches = per_code * int(config.model.vq_codebook_size), 0, []
-  while have < want and len(batches) < max_batches:
-    b = next(it)
-    batches.append(b)
-    have += int(np.sum((b["modality"] > 0) & (b["segment_ids"] > 0)))
-  return batches
-
-
-class Trainer:
-  """Holds the compiled steps, the state and the data of one run."""
-
-  def __init__(self, config, workdir):
-    self.config = config
-    self.workdir = workdir
-    self.run_id = config_lib.run_id(config)
-    self.mesh = parallel.make_mesh(config.mesh, stages.batch_size(config))
-    self.batch_sharding = parallel.batch_sharding(self.mesh)
-    pi, pc = jax.process_index(), jax.process_count()
-    self.data = pipeline.make_train_iterator(config, pi, pc)
-    self.eval_data = {s: pipeline.make_eval_batches(config, s, pi, pc) for s in pipeline.stream_names(config)}
-    with jax.set_mesh(self.mesh):
-      sample = _codebook_sample(config, pi, pc) if config.model.image_loss == "vq" else None
-      model = stages.build_model(config, nnx.Rngs(config.seed), sample_batches=sample)
-      parallel.shard_model(model, self.mesh)
-      graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-      labels = models.param_groups(params) if config.model.fusion == "late" else None
-      self.tx = make_optimizer(config, labels)
-      self.params = params
-      shardings = parallel.opt_state_shardings(self.tx, params, self.mesh)
-      self.opt_state = jax.jit(self.tx.init, out_shardings=shardings)(params)
-      train_step, eval_step = make_steps(graphdef, rest, self.tx, config)
-      self.train_step = jax.jit(train_step, donate_argnums=(0, 1))
-      self.eval_step = jax.jit(eval_step)
-    self.counts = flops_lib.param_counts(config)
-    self.schedule = make_schedule(config.train)
-    # Every step's learning rate in one compiled call: evaluating the optax schedule eagerly at each
-    # record would dispatch (and, the first time in a process, compile) a dozen tiny ops.
-    n = max(int(config.train.steps), 1)
-    self._lrs = np.asarray(jax.jit(jax.vmap(self.schedule))(np.arange(n, dtype=np.int32)), np.float32)
-
-  def lr(self, step: int) -> float:
-    """The learning rate the optimizer used for `step` (1-based: the update that produced it)."""
-    return float(self._lrs[step - 1])
-
-  def lr_input(self, step: int) -> np.float32:
-    """The train step's `lr` argument for the update that produces `step` (1-based)."""
-    return self._lrs[step - 1]
-
-  def device_batch(self, batch: dict) -> dict:
-    if jax.process_count() == 1:  # One transfer for the whole batch: the cheapest host path.
-      return jax.device_put(batch, self.batch_sharding)
-    return {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v))
-            for k, v in batch.items()}
-
-  def evaluate(self) -> tuple[dict, dict]:
-    val, routing = {}, None
-    with jax.set_mesh(self.mesh):
-      for stream, batches in self.eval_data.items():
-        sums = {}
-        for b in batches:
-          m = self.eval_step(self.params, self.device_batch(b))
-          for k, v in m.items():
-            sums[k] = sums.get(k, 0) + np.asarray(v, dtype=np.float64)
-        val[stream] = _summarise(sums, self.config.model.image_loss != "none")
-        if "route_counts" in sums:
-          routing = (routing if routing is not None else 0) + sums["route_counts"]
-    return val, routing
 
 
 def _read(path) -> list[dict]:
@@ -194,164 +86,210 @@ def _train(config, workdir) -> dict:
   workdir = prepare_workdir(config, workdir, primary=jax.process_index() == 0)
   if preemption.requested():  # Signalled while starting up: stop before compiling anything.
     return _stopped_at_start(config, workdir)
-  t = Trainer(config, workdir)
-  steps = int(config.train.steps)
-  ckpt = RunCheckpoints(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
-                        save_steps=config.train.save_steps)
-  records_path = os.path.join(workdir, "records.jsonl")
-  primary = jax.process_index() == 0
+  run = _Run(config, workdir)
+  run.initial_eval()
+  return run.finish(run.loop())
 
-  state = {"params": t.params, "opt_state": t.opt_state}
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-  meta = {"step": 0, "tokens": 0, "tokens_by_modality": {m: 0 for m in MODALITIES},
-          "bytes_by_modality": {m: 0.0 for m in MODALITIES}, "train_time": 0.0}
-  restored = ckpt.restore(abstract)
-  if restored is None and config.train.init_from:
-    # A cool-down branch: start from the trunk's checkpoint at the branch point.
-    trunk = RunCheckpoints(os.path.join(os.fspath(config.train.init_from), "checkpoints"), read_only=True)
-    restored = trunk.restore(abstract, step=int(config.train.init_step))
-    trunk.close()
-  if restored is not None:
+
+class _Run:
+  """One call of train(): the Trainer, the checkpoints and records, and the loop's own state."""
+
+  def __init__(self, config, workdir):
+    self.config, self.workdir = config, workdir
+    self.t = Trainer(config, workdir)
+    self.steps = int(config.train.steps)
+    self.cadence = Cadence.of(config.train)
+    self.ckpt = RunCheckpoints(os.path.join(workdir, "checkpoints"),
+                               config.train.keep_checkpoints, save_steps=config.train.save_steps)
+    self.records_path = os.path.join(workdir, "records.jsonl")
+    self.primary = jax.process_index() == 0
+    self.step, self.params, self.opt_state, self.meta = self._restore()
+    if self.primary:
+      rec.keep_records_until(self.records_path, self.step)
+    self.writer = MetricWriter(config, workdir, self.t.run_id, self.step, self.primary)
+    self.last_loss = float("nan")
+    self.diverged = None  # (step, reason) of the first non-finite loss or gradient norm read back.
+    self.pending = []  # Metrics of the steps not yet read back.
+    self.deferred = None  # A train record whose read-back waits until the next step is queued.
+
+  def _restore(self):
+    """(step, params, opt_state, meta): from this run's latest checkpoint, else (a cool-down
+    branch) from its trunk's checkpoint at the branch point, else the Trainer's initial state."""
+    t, train = self.t, self.config.train
+    state = {"params": t.params, "opt_state": t.opt_state}
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+    meta = {"step": 0, "tokens": 0, "tokens_by_modality": {m: 0 for m in MODALITIES},
+            "bytes_by_modality": {m: 0.0 for m in MODALITIES}, "train_time": 0.0}
+    restored = self.ckpt.restore(abstract)
+    if restored is None and train.init_from:
+      trunk = RunCheckpoints(os.path.join(os.fspath(train.init_from), "checkpoints"),
+                             read_only=True)
+      restored = trunk.restore(abstract, step=int(train.init_step))
+      trunk.close()
+    if restored is None:
+      return 0, state["params"], state["opt_state"], meta
     step, state, data_state, meta = restored
     t.data.set_state(data_state)
     logging.info("resuming %s from step %d", t.run_id, step)
-  else:
-    step = 0
-  if primary:
-    rec.keep_records_until(records_path, step)
-  writer = MetricWriter(config, workdir, t.run_id, step, primary)
+    return step, state["params"], state["opt_state"], meta
 
-  def append(record: dict) -> None:
+  # -- records ----------------------------------------------------------------------------------
+
+  def append(self, record: dict) -> None:
     """records.jsonl (the source of truth) and the metric writers (TensorBoard, W&B)."""
-    rec.append_record(records_path, record)
-    writer.write(record)
-  params, opt_state = state["params"], state["opt_state"]
+    rec.append_record(self.records_path, record)
+    self.writer.write(record)
 
-  def fixed_fields() -> dict:
-    tokens = int(meta["tokens"])
-    flops, formula = flops_lib.training_flops(config, tokens, meta["tokens_by_modality"])
-    return {"run_id": t.run_id, "step": step, "tokens": tokens,
+  def fixed_fields(self) -> dict:
+    """What every eval record carries for fitting: tokens, FLOPs and parameter counts."""
+    meta, tokens = self.meta, int(self.meta["tokens"])
+    flops, formula = flops_lib.training_flops(self.config, tokens, meta["tokens_by_modality"])
+    return {"run_id": self.t.run_id, "step": self.step, "tokens": tokens,
             "tokens_by_modality": dict(meta["tokens_by_modality"]),
             "bytes_by_modality": dict(meta["bytes_by_modality"]), "flops": flops,
-            "flops_formula": formula, **t.counts}
+            "flops_formula": formula, **self.t.counts}
 
-  if (step == 0 and not preemption.requested()
-      and not any(r.get("kind") == "init_eval" for r in _read(records_path))):
-    t.params = params
-    val, _ = t.evaluate()
-    if primary:
-      append({"kind": "init_eval", **fixed_fields(), "val": val})
-    if primary:
+  def initial_eval(self) -> None:
+    """The step-0 eval record, once per run (not again on a resume, nor when signalled)."""
+    if (self.step != 0 or preemption.requested()
+        or any(r.get("kind") == "init_eval" for r in _read(self.records_path))):
+      return
+    self.t.params = self.params
+    val, _ = self.t.evaluate()
+    if self.primary:
+      self.append({"kind": "init_eval", **self.fixed_fields(), "val": val})
       print(format_eval(0, val), file=sys.stderr, flush=True)
 
-  evals = set(eval_steps(config.train))
-  saves = set(config.train.save_steps) | ({steps} if steps else set())
-  every = int(config.train.checkpoint_every)
-  status, last_loss = "running", float("nan")
-  diverged = None  # (step, reason) of the first non-finite loss or gradient norm read back.
-  progress = Progress(steps, step, enabled=primary)
-  started = time.time()
-  train_time0 = float(meta["train_time"])
-  pending = []  # Metrics of the steps not yet read back.
-  deferred = None  # A train record whose read-back waits until the next step is queued.
+  def eval_record(self) -> None:
+    self.t.params = self.params
+    val, routing = self.t.evaluate()
+    record = {"kind": "eval", **self.fixed_fields(), "val": val, "train_loss": self.last_loss,
+              "lr": self.t.lr(self.step), "wall_time": self.meta["train_time"],
+              "data_shares": self.t.data.realised()}
+    if routing is not None:
+      record["routing"] = contract.routing_record(routing)
+    if self.primary:
+      self.append(record)
+    self.progress.eval(self.step, val)
 
-  def log(until: int, metrics_list: list, write: bool = True) -> None:
+  def read_back(self, until: int, metrics_list: list, write: bool = True) -> None:
     """Reads back the metrics of the steps up to `until` and writes its train record (`write`).
 
     The read-back waits for step `until` to finish, so wall_time marks its completion. A stop on a
     signal reads back without writing: a record at a step the schedule does not log would survive
     the resume and make the records differ from an uninterrupted run's.
     """
-    nonlocal last_loss, diverged
+    meta = self.meta
     host = jax.device_get(metrics_list)  # One transfer for all of them, not one per scalar.
-    if diverged is None:
-      diverged = _first_non_finite(host, until)
+    if self.diverged is None:
+      self.diverged = _first_non_finite(host, until)
     for m_ in host:
       meta["tokens"] += int(m_["tokens"])
       for m in MODALITIES:
         meta["tokens_by_modality"][m] += int(m_[f"tokens_{m}"])
         meta["bytes_by_modality"][m] += float(m_[f"raw_bytes_{m}"])
-    meta["train_time"] = train_time0 + time.time() - started
+    meta["train_time"] = self.train_time0 + time.time() - self.started
     last = host[-1]
-    last_loss = float(last["loss"])
-    progress.update(until, meta["tokens"], last_loss)
-    if primary and write:
-      append({
-          "kind": "train", "run_id": t.run_id, "step": until, "tokens": int(meta["tokens"]),
-          "loss": last_loss, "grad_norm": float(last["grad_norm"]),
-          "lr": t.lr(until), "wall_time": meta["train_time"]})
+    self.last_loss = float(last["loss"])
+    self.progress.update(until, meta["tokens"], self.last_loss)
+    if self.primary and write:
+      self.append({
+          "kind": "train", "run_id": self.t.run_id, "step": until, "tokens": int(meta["tokens"]),
+          "loss": self.last_loss, "grad_norm": float(last["grad_norm"]),
+          "lr": self.t.lr(until), "wall_time": meta["train_time"]})
 
-  first_step = step
-  with jax.set_mesh(t.mesh):
-    while step < steps:
-      if step == first_step and preemption.requested():  # Signalled while building or evaluating:
-        status = "preempted"  # nothing new to save. Later signals save at the end of their step.
-        break
-      ckpt.raise_failed_save()  # A background save that failed (disk full) stops the run now.
-      batch = t.device_batch(next(t.data))
-      params, opt_state, metrics = t.train_step(params, opt_state, batch, t.lr_input(step + 1))
-      step += 1
-      if deferred is not None:
-        # The previous log step's read-back, now that this step keeps the device busy: reading it
-        # before dispatching would leave the device idle for the record and the next batch.
-        log(*deferred)
-        deferred = None
-        if diverged:
-          break
-      pending.append(metrics)
-      save = step in saves or bool(every and step % every == 0)
-      scheduled = save or step in evals
-      stop = preemption.requested()
-      if step % config.train.log_every == 0 or scheduled or stop or step == steps:
-        if scheduled or stop or step == steps:
-          # Evals, saves and the end need the counts now (and every metric checked before a save).
-          log(step, pending, write=step % config.train.log_every == 0 or scheduled or step == steps)
-        else:
-          deferred = (step, pending)
-        pending = []
-      if not diverged and (save or stop) and not bool(_all_finite(params)):
-        # Finite metrics so far, yet the last update overflowed: not a state to save either.
-        diverged = (step, f"parameters are not finite after step {step}")
-      if diverged:
-        break  # Before the eval and the save: nothing of the diverged state reaches the disk.
-      if step in evals:
-        t.params = params
-        val, routing = t.evaluate()
-        record = {"kind": "eval", **fixed_fields(), "val": val, "train_loss": last_loss,
-                  "lr": t.lr(step), "wall_time": meta["train_time"],
-                  "data_shares": t.data.realised()}
-        if routing is not None:
-          record["routing"] = contract.routing_record(routing)
-        if primary:
-          append(record)
-        progress.eval(step, val)
-      if save or stop:
-        meta["step"] = step
-        ckpt.save(step, {"params": params, "opt_state": opt_state}, t.data.get_state(), meta)
-      if stop and step < steps:
-        status = "preempted"
-        break
-  progress.close()
-  writer.close()
-  ckpt.close()
-  if diverged:
-    status = "diverged"
-    logging.error("run %s diverged: %s; stopped at step %d; its checkpoints are all from before it",
-                  t.run_id, diverged[1], step)
-  if status == "running":
-    status = "done"
-  summary = {"run_id": t.run_id, "status": status, "step": step, "steps": steps,
-             "tokens": int(meta["tokens"]), "train_time": meta["train_time"], **t.counts}
-  if diverged:
-    summary.update(diverged_step=diverged[0], reason=diverged[1])
-  if primary:
-    written = _read(records_path)
-    final = [r for r in written if r.get("kind") == "eval"]
-    if final:
-      summary.update(final_val=final[-1]["val"], flops=final[-1]["flops"],
-                     flops_formula=final[-1]["flops_formula"])
-    init = [r for r in written if r.get("kind") == "init_eval"]
-    if init:
-      summary["initial_val"] = init[0]["val"]
-    rec.write_json_atomic(os.path.join(workdir, "summary.json"), summary)
-  return summary
+  # -- the loop ---------------------------------------------------------------------------------
+
+  def loop(self) -> str:
+    """Trains to the last step, a stop signal or a divergence; returns the status so far."""
+    self.progress = Progress(self.steps, self.step, enabled=self.primary)
+    self.started, self.train_time0 = time.time(), float(self.meta["train_time"])
+    first_step = self.step
+    with jax.set_mesh(self.t.mesh):
+      while self.step < self.steps:
+        if self.step == first_step and preemption.requested():
+          return "preempted"  # Signalled while building or evaluating: nothing new to save.
+        metrics = self.train_step()
+        if self.deferred is not None:
+          # The previous log step's read-back, now that this step keeps the device busy: reading
+          # it before dispatching would leave the device idle for the record and the next batch.
+          self.read_back(*self.deferred)
+          self.deferred = None
+          if self.diverged:
+            break
+        step, stop = self.step, preemption.requested()  # Later signals save at the step's end.
+        save, evaluate = self.cadence.due("save", step), self.cadence.due("eval", step)
+        self.queue_read_back(metrics, now=save or evaluate or stop or step == self.steps,
+                             stop=stop)
+        if not self.diverged and (save or stop) and not bool(_all_finite(self.params)):
+          # Finite metrics so far, yet the last update overflowed: not a state to save either.
+          self.diverged = (step, f"parameters are not finite after step {step}")
+        if self.diverged:
+          break  # Before the eval and the save: nothing of the diverged state reaches the disk.
+        if evaluate:
+          self.eval_record()
+        if save or stop:
+          self.save()
+        if stop and step < self.steps:
+          return "preempted"
+    return "running"
+
+  def train_step(self):
+    """Dispatches the next update (asynchronously); returns its metrics, still on the device."""
+    self.ckpt.raise_failed_save()  # A background save that failed (disk full) stops the run now.
+    t = self.t
+    batch = t.device_batch(next(t.data))
+    self.params, self.opt_state, metrics = t.train_step(self.params, self.opt_state, batch,
+                                                        t.lr_input(self.step + 1))
+    self.step += 1
+    return metrics
+
+  def queue_read_back(self, metrics, *, now: bool, stop: bool) -> None:
+    """Queues this step's metrics. At a log step (or a stop) they are read back `now` when an
+    eval, a save, a stop or the end needs the counts (and every metric checked before a save);
+    otherwise one step later, once the next update keeps the device busy."""
+    self.pending.append(metrics)
+    log = self.cadence.due("log", self.step)
+    if not (log or stop):
+      return
+    if now:
+      self.read_back(self.step, self.pending, write=log)
+    else:
+      self.deferred = (self.step, self.pending)
+    self.pending = []
+
+  def save(self) -> None:
+    self.meta["step"] = self.step
+    self.ckpt.save(self.step, {"params": self.params, "opt_state": self.opt_state},
+                   self.t.data.get_state(), self.meta)
+
+  # -- the end ----------------------------------------------------------------------------------
+
+  def finish(self, status: str) -> dict:
+    """Closes the writers and checkpoints and writes summary.json; returns the summary."""
+    self.progress.close()
+    self.writer.close()
+    self.ckpt.close()
+    if self.diverged:
+      status = "diverged"
+      logging.error("run %s diverged: %s; stopped at step %d; its checkpoints are all from before "
+                    "it", self.t.run_id, self.diverged[1], self.step)
+    if status == "running":
+      status = "done"
+    summary = {"run_id": self.t.run_id, "status": status, "step": self.step, "steps": self.steps,
+               "tokens": int(self.meta["tokens"]), "train_time": self.meta["train_time"],
+               **self.t.counts}
+    if self.diverged:
+      summary.update(diverged_step=self.diverged[0], reason=self.diverged[1])
+    if self.primary:
+      written = _read(self.records_path)
+      final = [r for r in written if r.get("kind") == "eval"]
+      if final:
+        summary.update(final_val=final[-1]["val"], flops=final[-1]["flops"],
+                       flops_formula=final[-1]["flops_formula"])
+      init = [r for r in written if r.get("kind") == "init_eval"]
+      if init:
+        summary["initial_val"] = init[0]["val"]
+      rec.write_json_atomic(os.path.join(self.workdir, "summary.json"), summary)
+    return summary
