@@ -1,13 +1,14 @@
 """Step time of an 8-expert top-1 MoE over the dense model at equal active parameters
-(target <= 1.3).
+(targets: median <= 1.15, every round <= 1.3).
 
   python benchmarks/bench_moe_overhead.py [--config=experiments/tiny.py] [--experts=8] [--top-k=1]
 
 Each expert has the dense FFN's hidden size (model.moe.expert_hidden = 0), so with top-1 routing a
 token meets the same FFN parameters as in the dense model; the MoE adds the router, the dispatch
-(sort, gather, grouped matmul via jax.lax.ragged_dot, scatter back) and the balancing losses, and
-that is what the ratio prices. Both trainers are built in this process and their timed repeats
-alternate, so load from other jobs hits both alike.
+(sort, gather, the grouped matmul of mmscale/models/moe_kernels.py: "blocks" on CPU, ragged_dot
+elsewhere, scatter back) and the balancing losses, and that is what the ratio prices. Both trainers
+are built in this process and their timed repeats alternate, so load from other jobs hits both
+alike; `rounds` holds each repeat's MoE/dense ratio (wall and CPU seconds of the same round).
 """
 
 import os
@@ -40,10 +41,14 @@ def main(argv=None):
       times[name] += timers[name].step_seconds(a.steps, 1, cpu=cpu[name])
   dense, moe = common.median(times["dense"]), common.median(times["moe"])
   ratio = moe / dense
+  rounds = {"wall": [m / d for m, d in zip(times["moe"], times["dense"])],
+            "cpu": [m / d for m, d in zip(cpu["moe"], cpu["dense"])]}
   common.emit({
       "benchmark": "moe_overhead", "config": a.config, "overrides": a.set + moe_set,
       "figure": f"moe{a.experts}_top{a.top_k}_over_dense_step_time", "ratio": ratio,
-      "target": 1.3, "meets_target": ratio <= 1.3,
+      "target": {"median": 1.15, "every_round": 1.3},
+      "meets_target": ratio <= 1.15 and max(rounds["wall"]) <= 1.3,
+      "rounds": rounds, "rounds_max": {k: max(v) for k, v in rounds.items()},
       "active_params": {k: v["active_params"] for k, v in counts.items()},
       "params": {k: v["params"] for k, v in counts.items()},
       "ratio_cpu_seconds": common.median(cpu["moe"]) / common.median(cpu["dense"]),
