@@ -8,6 +8,7 @@ from mmscale import config as config_lib
 from mmscale.errors import ConfigError, UserError
 from mmscale.laws import fit as fit_lib
 from mmscale.laws import names as law_names
+from mmscale.models import blocks
 from mmscale.models import config as model_config
 from mmscale.models import loss
 from mmscale.train import schedule
@@ -26,6 +27,8 @@ CONFIG_CHOICES = [
     (schedule.SCHEDULES, "train.schedule", config_lib.validate_train),
     (schedule.COOLDOWNS, "train.cooldown_shape", config_lib.validate_train),
     (loss.IMAGE_LOSSES, "model.image_loss", _validate_model),
+    (blocks.FFNS, "model.ffn", _validate_model),
+    (blocks.REMAT_POLICIES, "model.remat", _validate_model),
 ]
 
 
@@ -47,6 +50,7 @@ def test_config_choice_accepts_exactly_the_registry_keys(registry, key, validate
 def test_registry_entries_are_implementations():
   assert all(callable(f) for f in schedule.SCHEDULES.values())
   assert all(callable(f) for f in schedule.COOLDOWNS.values())
+  assert all(callable(f) for f in blocks.FFNS.values())
   # "none" is the one image loss without an nll: loss_fn skips media positions for it.
   assert [k for k, f in loss.IMAGE_LOSSES.items() if f is None] == ["none"]
   assert all(callable(f) for k, f in loss.IMAGE_LOSSES.items() if k != "none")

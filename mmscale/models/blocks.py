@@ -27,15 +27,26 @@ REMAT_POLICIES = {
 }
 
 
+def _dense_ffn(model, tower, *, rngs, scale, out_scale, dtype):
+  return layers.SwiGLU(tower.width, tower.ffn_hidden, rngs=rngs, scale=scale,
+                       out_scale=out_scale, dtype=dtype)
+
+
+def _moe_ffn(model, tower, *, rngs, scale, out_scale, dtype):
+  return moe.MoEFeedForward(model, rngs, dtype=dtype)
+
+
+def _modality_ffn(model, tower, *, rngs, scale, out_scale, dtype):
+  return moe.ModalityFeedForward(model, rngs, dtype=dtype)
+
+
+# config.model.ffn -> the FFN of a block: dense SwiGLU | sparse MoE | one FFN per modality. Its keys
+# are the allowed kinds.
+FFNS = {"dense": _dense_ffn, "moe": _moe_ffn, "modality": _modality_ffn}
+
+
 def ffn_module(kind, model, tower, *, rngs, scale, out_scale, dtype):
-  if kind == "dense":
-    return layers.SwiGLU(tower.width, tower.ffn_hidden, rngs=rngs, scale=scale,
-                         out_scale=out_scale, dtype=dtype)
-  if kind == "moe":
-    return moe.MoEFeedForward(model, rngs, dtype=dtype)
-  if kind == "modality":
-    return moe.ModalityFeedForward(model, rngs, dtype=dtype)
-  raise ValueError(f"unknown ffn kind {kind!r}")
+  return FFNS[kind](model, tower, rngs=rngs, scale=scale, out_scale=out_scale, dtype=dtype)
 
 
 def rows_split(x):

@@ -9,7 +9,6 @@ disagree about a derived value.
 """
 
 import dataclasses
-import math
 import numbers
 
 import ml_collections
@@ -18,12 +17,10 @@ from mmscale.contract import MEDIA_MODALITIES as MEDIA
 from mmscale.contract import MODALITIES
 from mmscale import validation as check
 from mmscale.errors import ConfigError
-from mmscale.models import loss, moe_config
+from mmscale.models import blocks, loss, moe_config
+from mmscale.models.layers import ffn_hidden
 
 FUSIONS = ("early", "late")
-FFNS = ("dense", "moe", "modality")
-# What each scanned layer keeps for the backward pass (policies in mmscale/models/blocks.py).
-REMAT = ("none", "full", "dots", "dots_no_batch", "block_io")
 
 
 def _moe_defaults() -> ml_collections.ConfigDict:
@@ -62,7 +59,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.image_loss_weight = 1.0  # Weight of each media modality's mean loss next to the text mean.
   c.vq_codebook_size = 256  # k-means fit wants >= 4 * this many sample patches.
   c.vq_iters = 20  # k-means iterations when fitting the VQ codebook.
-  # Rematerialisation of each scanned layer in the backward pass: one of REMAT. Chosen by
+  # Rematerialisation of each scanned layer in the backward pass: a key of blocks.REMAT_POLICIES. Chosen by
   # benchmarks/bench_memory.py (benchmarks/RESULTS.md "Memory").
   c.remat = "full"
   # Attention kernel: "" / "xla" (XLA, dense mask) | "cudnn" (GPU, dense mask as bias) | "pallas"
@@ -101,12 +98,6 @@ class Dims:
   ffn: str
   image_loss: str
   codebook_size: int
-
-
-def ffn_hidden(width: int, hidden: int, multiple: int) -> int:
-  if hidden:
-    return int(hidden)
-  return multiple * math.ceil(8 * width / 3 / multiple)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +162,7 @@ def validate(config) -> None:
   check.number("model.norm_eps", m.norm_eps)
   check.number("model.init_scale", m.init_scale)
   check.one_of("model.fusion", m.fusion, FUSIONS)
-  check.one_of("model.ffn", m.ffn, FFNS)
+  check.choice("model.ffn", m.ffn, blocks.FFNS)
   mods = m.modalities
   if isinstance(mods, str) or not isinstance(mods, (tuple, list)):
     raise ConfigError("model.modalities", mods, f"must be a tuple of modalities from {MEDIA}")
@@ -185,7 +176,7 @@ def validate(config) -> None:
   check.integer("model.vq_codebook_size", m.vq_codebook_size, 2)
   check.integer("model.vq_iters", m.vq_iters)
   check.one_of("model.attention_impl", m.attention_impl, ("", "xla", "cudnn", "pallas"))
-  check.one_of("model.remat", m.remat, REMAT)
+  check.choice("model.remat", m.remat, blocks.REMAT_POLICIES)
   _check_tower("model.encoder", m.encoder)
   check.number("model.encoder.lr_factor", m.encoder.lr_factor)
   if m.ffn != "dense" or "moe" in m:

@@ -12,6 +12,13 @@ import jax.numpy as jnp
 from flax import nnx
 
 
+def ffn_hidden(width: int, hidden: int, multiple: int) -> int:
+  """SwiGLU hidden size: `hidden`, or 8/3 of the width rounded up to a multiple of `multiple`."""
+  if hidden:
+    return int(hidden)
+  return multiple * math.ceil(8 * width / 3 / multiple)
+
+
 def param(rngs: nnx.Rngs, init, shape, names) -> nnx.Param:
   return nnx.Param(init(rngs.params(), shape, jnp.float32), out_sharding=tuple(names),
                    eager_sharding=False)

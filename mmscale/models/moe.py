@@ -17,9 +17,10 @@ Both layers take config.model (and never the run config): the compute dtype is a
 import jax.numpy as jnp
 from flax import nnx
 
+from mmscale.contract import MODALITIES
 from mmscale.models import layers
 from mmscale.models import moe_config
-from mmscale.models.config import MODALITIES, ffn_hidden
+from mmscale.models.layers import ffn_hidden
 from mmscale.models.moe_dispatch import expert_ffn
 from mmscale.models.moe_routing import route
 

@@ -9,7 +9,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from mmscale.models.config import MODALITIES
+from mmscale.contract import MODALITIES
 
 N_MODALITIES = len(MODALITIES)
 
