@@ -69,9 +69,18 @@ def encoder_params(dims) -> int:
   return dims.patch_dim * e.width + blocks + e.width + e.width * dims.decoder.width
 
 
+def _model(config):
+  """(config.model, Dims): the model stage's section and dimensions, once per public call. Only
+  read here, so not frozen (a FrozenConfigDict copy costs ~2 ms, and a sweep's plan counts every
+  cell)."""
+  return config.model, model_config.dims(config.model, stages.model_inputs(config))
+
+
 def param_counts(config) -> dict:
-  model, inputs = stages.model_stage(config)
-  dims = model_config.dims(model, inputs)
+  return _param_counts(*_model(config))
+
+
+def _param_counts(model, dims) -> dict:
   t, v, n_media = dims.decoder, dims.vocab_size, len(dims.modalities)
   ffn_total, ffn_active = _ffn_params(model, dims)
   blocks_wo_ffn = t.depth * tower_block_params(t, 0)
@@ -98,8 +107,11 @@ def param_counts(config) -> dict:
 
 def flops_per_token(config) -> dict:
   """Training FLOPs per decoder token (see module docstring); late fusion excludes the encoders."""
-  dims = stages.model_dims(config)
-  n = param_counts(config)["decoder_active_params"]
+  return _flops_per_token(*_model(config))
+
+
+def _flops_per_token(model, dims) -> dict:
+  n = _param_counts(model, dims)["decoder_active_params"]
   t = dims.decoder
   attn = 12 * t.depth * dims.seq_len * t.attn_dim
   out = {"6N": 6.0 * n, "6N+attn": 6.0 * n + attn, "N": float(n)}
@@ -113,11 +125,11 @@ def flops_per_token(config) -> dict:
 
 def training_flops(config, tokens, tokens_by_modality=None, convention="6N") -> tuple[float, str]:
   """-> (FLOPs, formula) for `tokens` decoder tokens, of which tokens_by_modality[m] are media m."""
-  per = flops_per_token(config)
   if convention not in ("6N", "6N+attn"):
     raise ValueError(f"unknown FLOPs convention {convention!r}")
+  model, dims = _model(config)
+  per = _flops_per_token(model, dims)
   flops = per[convention] * float(tokens)
-  dims = stages.model_dims(config)
   if dims.fusion == "early":
     return flops, "C=6ND" if convention == "6N" else "C=(6N+12LTd_attn)D"
   tokens_by_modality = tokens_by_modality or {}
