@@ -80,3 +80,21 @@ def test_launchers_registry_is_the_sweep_flag_and_the_modules():
   assert sweep_cli.FLAGS["launcher"].parser.enum_values == sorted(launch.LAUNCHERS)
   for name, module in launch.LAUNCHERS.items():
     assert callable(importlib.import_module(module).launch), name
+
+
+def test_data_sources_registry_is_what_the_stream_validator_accepts():
+  from mmscale.data import config as data_config
+  from mmscale.data import sources
+  for name in sources.SOURCES:
+    c = config_lib.base_config()
+    c.data.streams.text.source = name
+    try:
+      data_config.validate(c)
+    except ConfigError as e:  # Other keys of the stream may not suit the source; the name does.
+      assert not str(e).startswith("config.data.streams.text.source="), str(e)
+  c = config_lib.base_config()
+  c.data.streams.text.source = "hub"
+  with pytest.raises(ConfigError) as e:
+    data_config.validate(c)
+  assert str(e.value) == ("config.data.streams.text.source='hub': must be one of "
+                          + _listing(sources.SOURCES))

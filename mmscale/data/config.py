@@ -33,13 +33,10 @@ from etils import epath
 
 from mmscale.contract import MODALITIES
 from mmscale.data import fields as fields_lib
+from mmscale.data import shards, sources
 from mmscale import validation as check
 from mmscale.errors import ConfigError
 
-SOURCES = ("procedural", "corpus", "array_record", "tfds", "webdataset", "parquet", "obelics", "hf")
-# File extension of each sharded source's files.
-SHARD_EXT = {"corpus": "array_record", "array_record": "array_record", "webdataset": "tar",
-             "parquet": "parquet", "obelics": "parquet"}
 PROCEDURAL = ("caption", "interleaved", "text", "audio", "image", "tones")
 # Modalities each procedural task produces (for the check against config.data.modalities).
 PROCEDURAL_MODALITIES = {"caption": ("text", "image"), "interleaved": ("text", "image"),
@@ -137,25 +134,6 @@ def describe_mixture(config) -> str:
   return f"mixture targets (by {config.data.mix_by}): {shares}"
 
 
-def shard_paths(path: str, split: str, ext: str = "array_record") -> list[epath.Path]:
-  """Shards of one split: `path` is a folder with <split>-*.<ext> or a glob with {split}."""
-  if "{split}" in path or any(ch in path for ch in "*?["):
-    pattern = epath.Path(path.replace("{split}", split))
-    return sorted(pattern.parent.glob(pattern.name)) if pattern.parent.exists() else []
-  p = epath.Path(path)
-  if p.is_file():
-    return [p] if split in p.name else []
-  return sorted(p.glob(f"{split}-*.{ext}")) if p.exists() else []
-
-
-def stream_shard_dir(config, s) -> str:
-  return str(epath.Path(config.data.data_dir) / s.name) if s.source == "corpus" else s.path
-
-
-_KIND = {"corpus": "ArrayRecord", "array_record": "ArrayRecord", "webdataset": "WebDataset (.tar)",
-         "parquet": "Parquet", "obelics": "Parquet"}
-
-
 def _validate_augment(a):
   check.boolean("data.augment.random_resized_crop", a.random_resized_crop)
   for k in ("scale", "ratio"):
@@ -175,7 +153,7 @@ def _validate_stream(config, name, s):
   unknown = sorted(set(s.keys()) - set(STREAM_KEYS))
   if unknown:
     raise ConfigError(f"{key}.{unknown[0]}", s[unknown[0]], f"unknown stream key; allowed: {', '.join(STREAM_KEYS)}")
-  check.one_of(f"{key}.source", s.get("source"), SOURCES)
+  check.choice(f"{key}.source", s.get("source"), sources.SOURCES)
   check.number(f"{key}.weight", s.get("weight", None), 0, strict=False)
   for k in ("size", "eval_size"):
     check.integer(f"{key}.{k}", s.get(k, 0), 0)
@@ -197,12 +175,12 @@ def _validate_stream(config, name, s):
     if s.source == "corpus":
       if not s.name:
         raise ConfigError(f"{key}.name", s.name, "must name a corpus prepared under data.data_dir")
-      where, shown = stream_shard_dir(config, s), f"{key}.name"
+      where, shown = shards.stream_shard_dir(config, s), f"{key}.name"
       hint = f"; run `mmscale data prepare --out {config.data.data_dir}`"
     else:
       where, shown, hint = s.path, f"{key}.path", ""
       if not s.path:
-        raise ConfigError(shown, s.path, f"must be a folder or glob of {_KIND[s.source]} shards")
+        raise ConfigError(shown, s.path, f"must be a folder or glob of {shards.KIND[s.source]} shards")
     if s.source in fields_lib.DEFAULTS:
       kinds = [kind for kind, _ in fields_lib.parse(s.fields, s.source, key)]
     else:  # ArrayRecord: the part kinds to keep ("image": an image-only stream of a caption corpus).
@@ -211,9 +189,9 @@ def _validate_stream(config, name, s):
       if kind not in config.data.modalities:
         raise ConfigError(f"{key}.fields", s.fields, f"produces {kind}, which is not in data.modalities")
     for split in (s.split, s.eval_split):
-      if not shard_paths(where, split, SHARD_EXT[s.source]):
+      if not shards.shard_paths(where, split, shards.SHARD_EXT[s.source]):
         raise ConfigError(shown, s.name if s.source == "corpus" else s.path,
-                          f"no {_KIND[s.source]} shards for split {split!r} at {where}{hint}")
+                          f"no {shards.KIND[s.source]} shards for split {split!r} at {where}{hint}")
 
 
 def validate(config) -> None:

@@ -18,6 +18,7 @@ import ml_collections
 from etils import epath
 
 from mmscale.data import config as data_config
+from mmscale.data import shards
 from mmscale.data import fields as fields_lib
 from mmscale.data import records, sources
 from mmscale.data.corpora import prepare
@@ -34,9 +35,9 @@ def _open(source, path, fields, name, splits):
     if source == "hf":  # A save_to_disk folder: hf.HfDocs names what is wrong with it.
       docs[split] = sources.make_docs(c, name, split)
       continue
-    if not data_config.shard_paths(path, split, data_config.SHARD_EXT[source]):
-      raise UserError(f"--path={path}: no {data_config.SHARD_EXT[source]} shards for split "
-                      f"{split!r} (expected {split}-*.{data_config.SHARD_EXT[source]} or a glob with {{split}})")
+    if not shards.shard_paths(path, split, shards.SHARD_EXT[source]):
+      raise UserError(f"--path={path}: no {shards.SHARD_EXT[source]} shards for split "
+                      f"{split!r} (expected {split}-*.{shards.SHARD_EXT[source]} or a glob with {{split}})")
     docs[split] = sources.make_docs(c, name, split)
   return docs
 

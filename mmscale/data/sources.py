@@ -18,9 +18,9 @@ from absl import logging
 
 from mmscale.contract import MODALITIES
 from mmscale.data import augment as augment_lib
-from mmscale.data import config as data_config
 from mmscale.data import examples, procedural, records
 from mmscale.data import fields as fields_lib
+from mmscale.data import shards
 from mmscale.errors import ConfigError, UserError
 
 PROCEDURAL_CONTENT_SEED = 0
@@ -110,34 +110,61 @@ class TfdsDocs:
     return parts
 
 
-def make_docs(config, name: str, split: str):
-  """The document source of stream `name` for one split."""
+def _procedural(config, s, key, split, image_size):
   d = config.data
-  s = d.streams[name]
-  key = f"data.streams.{name}"
-  if s.source == "procedural":
-    is_eval = split == s.eval_split
-    size = (s.eval_size or d.procedural_eval_size) if is_eval else (s.size or d.procedural_size)
-    return procedural.ProceduralSource(s.name, "validation" if is_eval else "train", size,
-                                       PROCEDURAL_CONTENT_SEED, d.image_size)
-  if s.source == "tfds":
-    return TfdsDocs(s.name, split, s.fields, key)
-  if s.source == "hf":
-    from mmscale.data import hf  # pylint: disable=g-import-not-at-top
-    return hf.HfDocs(s.path, split, fields_lib.parse(s.fields, s.source, key), key)
-  where = data_config.stream_shard_dir(config, s)
-  paths = data_config.shard_paths(where, split, data_config.SHARD_EXT[s.source])
+  is_eval = split == s.eval_split
+  size = (s.eval_size or d.procedural_eval_size) if is_eval else (s.size or d.procedural_size)
+  return procedural.ProceduralSource(s.name, "validation" if is_eval else "train", size,
+                                     PROCEDURAL_CONTENT_SEED, d.image_size)
+
+
+def _tfds(config, s, key, split, image_size):
+  return TfdsDocs(s.name, split, s.fields, key)
+
+
+def _hf(config, s, key, split, image_size):
+  from mmscale.data import hf  # pylint: disable=g-import-not-at-top
+  return hf.HfDocs(s.path, split, fields_lib.parse(s.fields, s.source, key), key)
+
+
+def _shard_files(config, s, key, split):
+  where = shards.stream_shard_dir(config, s)
+  paths = shards.shard_paths(where, split, shards.SHARD_EXT[s.source])
   if not paths:
     raise ConfigError(f"{key}.name" if s.source == "corpus" else f"{key}.path",
-                      s.path or s.name, f"no {data_config.SHARD_EXT[s.source]} shards for split "
+                      s.path or s.name, f"no {shards.SHARD_EXT[s.source]} shards for split "
                       f"{split!r} at {where}")
-  if s.source == "webdataset":
-    from mmscale.data import webdataset  # pylint: disable=g-import-not-at-top
-    return webdataset.WebDatasetDocs(paths, fields_lib.parse(s.fields, s.source, key), key)
-  if s.source in ("parquet", "obelics"):
-    from mmscale.data import parquet  # pylint: disable=g-import-not-at-top
-    return parquet.ParquetDocs(paths, fields_lib.parse(s.fields, s.source, key), key, s.source)
-  return ArrayRecordDocs(paths, key, fields_lib.parse_kinds(s.fields, key))
+  return paths
+
+
+def _array_record(config, s, key, split, image_size):
+  return ArrayRecordDocs(_shard_files(config, s, key, split), key, fields_lib.parse_kinds(s.fields, key))
+
+
+def _webdataset(config, s, key, split, image_size):
+  from mmscale.data import webdataset  # pylint: disable=g-import-not-at-top
+  return webdataset.WebDatasetDocs(_shard_files(config, s, key, split),
+                                   fields_lib.parse(s.fields, s.source, key), key)
+
+
+def _parquet(config, s, key, split, image_size):
+  from mmscale.data import parquet  # pylint: disable=g-import-not-at-top
+  return parquet.ParquetDocs(_shard_files(config, s, key, split),
+                             fields_lib.parse(s.fields, s.source, key), key, s.source)
+
+
+# config.data.streams.<name>.source -> (config, stream, key, split, image_size) -> its documents.
+# Its keys are the allowed sources (corpus streams read the ArrayRecord shards `mmscale data
+# prepare` wrote; obelics is parquet with interleaved rows).
+SOURCES = {"procedural": _procedural, "corpus": _array_record, "array_record": _array_record,
+           "tfds": _tfds, "webdataset": _webdataset, "parquet": _parquet, "obelics": _parquet,
+           "hf": _hf}
+
+
+def make_docs(config, name: str, split: str):
+  """The document source of stream `name` for one split."""
+  s = config.data.streams[name]
+  return SOURCES[s.source](config, s, f"data.streams.{name}", split, None)
 
 
 class TokenizedSource:

@@ -36,7 +36,8 @@ def test_unknown_stream_source_modality():
   check(make_config(mixture="caption=1,video=2"), "unknown stream 'video'")
   c = make_config()
   c.data.streams.text.source = "hub"
-  check(c, "config.data.streams.text.source='hub': must be one of 'procedural'")
+  check(c, "config.data.streams.text.source='hub': must be one of 'array_record', 'corpus', "
+           "'hf', 'obelics', 'parquet', 'procedural', 'tfds', 'webdataset'")
   c = make_config()
   c.data.streams.text.name = "poems"
   check(c, "config.data.streams.text.name='poems'")
