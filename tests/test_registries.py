@@ -84,7 +84,7 @@ def test_launchers_registry_is_the_sweep_flag_and_the_modules():
 
 def test_data_sources_registry_is_what_the_stream_validator_accepts():
   from mmscale.data import config as data_config
-  from mmscale.data import sources
+  from mmscale.data import procedural, sources
   for name in sources.SOURCES:
     c = config_lib.base_config()
     c.data.streams.text.source = name
@@ -92,6 +92,13 @@ def test_data_sources_registry_is_what_the_stream_validator_accepts():
       data_config.validate(c)
     except ConfigError as e:  # Other keys of the stream may not suit the source; the name does.
       assert not str(e).startswith("config.data.streams.text.source="), str(e)
+  for task in procedural.GENERATORS:  # A procedural stream's name picks its generator.
+    c = config_lib.base_config()
+    c.data.streams.text.name = task
+    try:
+      data_config.validate(c)
+    except ConfigError as e:
+      assert "must be one of" not in str(e), str(e)
   c = config_lib.base_config()
   c.data.streams.text.source = "hub"
   with pytest.raises(ConfigError) as e:

@@ -33,11 +33,10 @@ from etils import epath
 
 from mmscale.contract import MODALITIES
 from mmscale.data import fields as fields_lib
-from mmscale.data import shards, sources
+from mmscale.data import procedural, shards, sources
 from mmscale import validation as check
 from mmscale.errors import ConfigError
 
-PROCEDURAL = ("caption", "interleaved", "text", "audio", "image", "tones")
 # Modalities each procedural task produces (for the check against config.data.modalities).
 PROCEDURAL_MODALITIES = {"caption": ("text", "image"), "interleaved": ("text", "image"),
                          "text": ("text",), "audio": ("text", "audio"), "image": ("image",),
@@ -158,7 +157,7 @@ def _validate_stream(config, name, s):
   for k in ("size", "eval_size"):
     check.integer(f"{key}.{k}", s.get(k, 0), 0)
   if s.source == "procedural":
-    check.one_of(f"{key}.name", s.name, PROCEDURAL)
+    check.choice(f"{key}.name", s.name, procedural.GENERATORS)
     for m in PROCEDURAL_MODALITIES[s.name]:
       if m not in config.data.modalities:
         raise ConfigError(f"{key}.name", s.name, f"produces {m}, which is not in data.modalities")
