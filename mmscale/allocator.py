@@ -11,6 +11,11 @@ tcmalloc is found and not loaded yet, the process re-executes itself once (same 
 stdio) with it preloaded. The preload is then dropped from os.environ, so programs mmscale starts
 (apt-get, sbatch, a browser) run with the system allocator. `MMSCALE_ALLOCATOR=system` turns it off.
 
+After a compile: `release_after_compiles()` (called by mmscale.train.compile_cache.enable, so by
+every training process) returns the allocator's free pages to the OS after each XLA compilation of
+at least 0.1 s, so the compile's transient memory and the first step's buffers do not add up in
+the run's peak RSS.
+
 Where from: Debian's libtcmalloc-minimal4 when installed, else the same package fetched with
 `apt-get download` into the environment (`python -m mmscale.allocator install`, run by the
 Makefile; no root needed). Without either, the system allocator is used and nothing else changes.
@@ -105,6 +110,47 @@ def reexec() -> None:
     os.execve(sys.executable, argv, preload_env(lib))
   except OSError:
     return  # Could not exec (a sandbox, an odd interpreter): carry on with the system allocator.
+
+
+def release() -> str | None:
+  """Returns the allocator's free pages to the OS; which call did it (None: neither available).
+
+  tcmalloc: MallocExtension_ReleaseFreeMemory; glibc: malloc_trim(0).
+  """
+  import ctypes  # pylint: disable=g-import-not-at-top
+
+  process = ctypes.CDLL(None)
+  for name, args in (("MallocExtension_ReleaseFreeMemory", ()), ("malloc_trim", (0,))):
+    fn = getattr(process, name, None)
+    if fn is not None:
+      fn(*args)
+      return name
+  return None
+
+
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # jax.monitoring: XLA compile or load.
+_releasing = []
+
+
+def release_after_compiles(min_seconds: float = 0.1) -> None:
+  """release() after every XLA compilation that took at least `min_seconds` (idempotent).
+
+  Why: compiling a train step allocates ~200 MiB (t4) and frees it into the allocator's page heap
+  in pieces that the step's own temp buffer, one span of tens of MiB, does not fit in; the first
+  step then grows the heap and the run's peak RSS is compile + step. Returned to the OS at once,
+  the step reuses the pages: the t4 run's peak fell by ~95 MiB (benchmarks/RESULTS.md). Short
+  compiles (eager ops, cache loads) are skipped: a release costs a few ms.
+  """
+  if _releasing:
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+
+  def listener(event, duration, **_):
+    if event == COMPILE_EVENT and duration >= min_seconds:
+      release()
+
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  _releasing.append(listener)
 
 
 def install() -> str | None:

@@ -45,3 +45,33 @@ def test_forget_preload_keeps_the_users_own_entries(monkeypatch):
   allocator.forget_preload()
   assert os.environ["LD_PRELOAD"] == "/usr/lib/libfoo.so"
   assert "MMSCALE_TCMALLOC_PRELOADED" not in os.environ
+
+
+def test_release_names_the_call_that_returned_free_memory():
+  # tcmalloc when the test session runs under it (make test), glibc's malloc_trim otherwise.
+  want = "MallocExtension_ReleaseFreeMemory" if allocator.loaded() else "malloc_trim"
+  assert allocator.release() == want
+
+
+def test_release_after_compiles_fires_on_long_compiles_only(monkeypatch):
+  import jax
+  import jax.numpy as jnp
+
+  for old in allocator._releasing:  # pylint: disable=protected-access
+    jax.monitoring.unregister_event_duration_listener(old)  # One registered earlier in the session.
+  monkeypatch.setattr(allocator, "_releasing", [])
+  calls = []
+  monkeypatch.setattr(allocator, "release", lambda: calls.append(1))
+  x = jnp.arange(7.0).block_until_ready()
+  try:
+    allocator.release_after_compiles(min_seconds=0.0)
+    allocator.release_after_compiles(min_seconds=0.0)  # Idempotent: one listener.
+    jax.jit(lambda x: jnp.sin(x) * 3.0 + 1.5)(x).block_until_ready()
+    assert len(calls) == 1  # One compile, one release.
+    jax.monitoring.unregister_event_duration_listener(allocator._releasing.pop())  # pylint: disable=protected-access
+    allocator.release_after_compiles(min_seconds=3600.0)
+    jax.jit(lambda x: jnp.cos(x) * 5.0)(x).block_until_ready()
+    assert len(calls) == 1  # Under the threshold: no release.
+  finally:
+    for listener in allocator._releasing:  # pylint: disable=protected-access
+      jax.monitoring.unregister_event_duration_listener(listener)

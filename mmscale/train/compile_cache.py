@@ -12,6 +12,8 @@ def enable() -> None:
   """Caches in $MMSCALE_COMPILE_CACHE (default ~/.cache/mmscale/xla); "" disables the cache."""
   import jax
 
+  from mmscale import allocator
+  allocator.release_after_compiles()  # A compile's freed memory back to the OS before the step runs.
   path = os.environ.get("MMSCALE_COMPILE_CACHE", os.path.expanduser("~/.cache/mmscale/xla"))
   if path:
     jax.config.update("jax_compilation_cache_dir", path)
