@@ -96,6 +96,7 @@ def summary(result) -> str:
         lines.append(f"  {pair}: C={p['C']:.4g} ({'synergy' if p['synergy'] else 'competition'}) "
                      f"A={p['A']:.4g} alpha={p['alpha']:.3f} B={p['B']:.4g} beta={p['beta']:.3f}; "
                      f"optimal {pair.split('+')[1]} share {shares}")
+        lines += [f"  {pair}: {line}" for line in diagnostics.verdict_lines(p.get("diagnostics"))]
     elif result["law"] != "chinchilla":
       extra += "  " + ", ".join(f"{k}={v:.4g}" for k, v in f.items() if isinstance(v, float) and k not in ("objective", "grad_norm"))
     lines.append(f"{key}:{extra}")

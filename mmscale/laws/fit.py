@@ -77,6 +77,7 @@ def fit_chinchilla(table, rows, n_boot, seed, heldout, tied=False, isoflop_windo
 def fit_mixed_modal(table, rows, *_) -> dict:
   """Aghajanyan et al.: a law per modality (its unimodal runs), an interaction law per pair with runs."""
   from mmscale.laws import mixed_modal
+  rows, sources = mixed_modal.by_modality(rows, MODALITIES)
   ms = [m for m in MODALITIES if f"tokens_{m}" in rows]
   if len(ms) < 2:
     raise UserError("mixed_modal law needs tokens_<modality> columns for at least 2 modalities")
@@ -94,7 +95,7 @@ def fit_mixed_modal(table, rows, *_) -> dict:
         pairs[f"{mi}+{mj}"] = inter
   if not pairs:
     raise UserError("mixed_modal law: no modality pair has unimodal runs of both and bimodal runs")
-  return {"law": "mixed_modal", "unimodal": uni, "interaction": pairs,
+  return {"law": "mixed_modal", "unimodal": uni, "interaction": pairs, "loss_sources": sources,
           "n_points": int(tbl.n_rows(rows)), "objective": float(sum(p["objective"] for p in pairs.values())),
           "grad_norm": float(max(p["grad_norm"] for p in pairs.values()))}
 
@@ -109,7 +110,7 @@ def fit_all(table, law="chinchilla", group_by=(), bootstrap=0, seed=0, heldout=N
     raise UserError(f"--tied and --isoflop_window apply to --law=chinchilla, not --law={law}")
   kw = {"tied": tied, "isoflop_window": isoflop_window} if law == "chinchilla" else {}
   group_by = [g for g in group_by if g]
-  if "source" not in group_by:
+  if "source" not in group_by and law != "mixed_modal":  # It takes each modality's loss on its own sources.
     table = tbl.average_sources(table)
   if not group_by:
     table, left = tbl.drop_diverged(table)

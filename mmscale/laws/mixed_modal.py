@@ -54,6 +54,63 @@ def modality_rows(table, present, absent=()):
   return mask
 
 
+def _source_modalities(table, m_all) -> dict[str, tuple[str, ...]]:
+  """Modalities whose content each validation source holds: its bits per raw byte of m are finite
+  (an image-only source's text positions are markers without raw bytes, so it holds only image)."""
+  out = {}
+  for s in sorted(set(table["source"].tolist())):
+    rows = table["source"] == s
+    held = []
+    for m in m_all:
+      col = f"bpb_{m}" if f"bpb_{m}" in table else ("loss" if m == "text" else f"loss_{m}")
+      if col in table and table[col].dtype.kind == "f" and np.isfinite(table[col][rows]).any():
+        held.append(m)
+    out[s] = tuple(held)
+  return out
+
+
+def by_modality(table, m_all) -> tuple[dict, dict]:
+  """A `mmscale collect` table (a row per run x eval x source) -> a row per (run, eval) whose loss
+  of each modality m is measured on m's own validation sources (the uni-modal ones, or else every
+  source holding m), as Aghajanyan et al. evaluate: loss_text / loss_<m> per modality, and `loss`,
+  the mean over the modalities the run trained on (a unimodal run's own loss; a bimodal run's
+  [L_i + L_j]/2, the quantity the interaction law describes). Tables without several sources
+  are returned as they are. -> (table, {modality: [sources]})."""
+  if "source" not in table or len(set(table["source"].tolist())) < 2:
+    return table, {}
+  held = _source_modalities(table, m_all)
+  sources = {}
+  for m in m_all:
+    own = [s for s, h in held.items() if h == (m,)] or [s for s, h in held.items() if m in h]
+    if own:
+      sources[m] = own
+  keys = [c for c in ("run_id", "step") if c in table] or ["params", "tokens"]
+  key = [tuple(str(table[c][i]) for c in keys) for i in range(tbl.n_rows(table))]
+  first = {}
+  for i, k in enumerate(key):
+    first.setdefault(k, i)
+  order = list(first.values())
+  index = {k: j for j, k in enumerate(first)}
+  group = np.array([index[k] for k in key])
+  out = {c: v[order] for c, v in table.items() if c != "source"}
+  means = {}
+  for m, own in sources.items():
+    col = "loss_text" if m == "text" and "loss_text" in table else ("loss" if m == "text" else f"loss_{m}")
+    use = np.isin(table["source"], own) & np.isfinite(table[col])
+    n = np.bincount(group[use], minlength=len(order))
+    total = np.bincount(group[use], weights=table[col][use], minlength=len(order))
+    means[m] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    out["loss_text" if m == "text" else f"loss_{m}"] = means[m]
+  trained = np.zeros((len(order), len(means)), bool)
+  for j, m in enumerate(means):
+    trained[:, j] = _seen(out, m) if f"tokens_{m}" in out else True
+  stacked = np.stack(list(means.values()), 1)
+  out["loss"] = np.where(trained.any(1), np.nansum(np.where(trained, stacked, 0.0), 1)
+                         / np.maximum(trained.sum(1), 1), np.nan)
+  out["source"] = np.array(["by_modality"] * len(order), dtype=str)
+  return out, sources
+
+
 def unimodal(table, m, others=(), loss_col=None) -> dict:
   """L_m(N, D_m) on the runs that saw only modality m."""
   sub = tbl.subset(table, modality_rows(table, [m], others))
@@ -94,7 +151,43 @@ def interaction(table, mi, mj, law_i, law_j, loss_col="loss", others=()) -> dict
          "alpha": res["alpha"], "B": float(np.exp(res["b"])), "beta": res["beta"],
          "objective": res["objective"], "grad_norm": res["grad_norm"], "n_points": res["n_points"],
          "synergy": bool(res["C"] > 0), "law_i": _coeffs(law_i), "law_j": _coeffs(law_j)}
+  shares = Dj / (Di + Dj)
+  out["shares"] = sorted({round(float(x), 1) for x in shares})  # Realised: a mixture's runs differ by ~0.01.
+  out["diagnostics"] = interaction_diagnostics(out, N, Di + Dj, shares, law_i, law_j)
   return out
+
+
+# Five parameters: C, A, alpha trade off over the model sizes and B, beta over the token totals, so
+# each needs more distinct values than the three parameters it shares them with.
+MIN_INTERACTION_SIZES, MIN_INTERACTION_TOKENS, MIN_SHARES = 4, 4, 2
+
+
+def interaction_diagnostics(out, N, D, shares, law_i, law_j) -> dict:
+  """What the bimodal runs can and cannot pin, in check_fit's format (diagnostics.verdict_lines)."""
+  sizes, tokens = np.unique(N).size, np.unique(np.round(D, -1)).size
+  n_shares = np.unique(np.round(shares, 1)).size
+  short = [f"{k} {what} (need >= {need})" for k, what, need in (
+      (sizes, "model sizes", MIN_INTERACTION_SIZES), (tokens, "token totals", MIN_INTERACTION_TOKENS),
+      (n_shares, "image shares", MIN_SHARES)) if k < need]
+  checks = [diagnostics._check(  # pylint: disable=protected-access
+      "interaction_coverage", not short, f"{out['n_points']} bimodal runs: {sizes} sizes, {tokens} token "
+      f"totals, {n_shares} shares", "too few: " + "; ".join(short) + ". C trades off against A/N^alpha "
+      "(and B/D^beta) until the sizes (and token totals) outnumber the parameters they share.")]
+  lo, hi = diagnostics.EXPONENT_RANGE
+  bad = [k for k in ("alpha", "beta") if not lo <= out[k] <= hi]
+  checks.append(diagnostics._check(  # pylint: disable=protected-access
+      "interaction_exponents", not bad, f"alpha = {out['alpha']:.4g}, beta = {out['beta']:.4g} "
+      f"(trusted range [{lo}, {hi}])", f"{' and '.join(bad)} outside the range: the N or D term is "
+      "not identified, so C (synergy or competition) is not either; add sizes and budgets."))
+  flagged = [m for m, law in ((out["modalities"][0], law_i), (out["modalities"][1], law_j))
+             if not law.get("diagnostics", {}).get("ok", True)]
+  checks.append(diagnostics._check(  # pylint: disable=protected-access
+      "unimodal_base", not flagged, "base term [L_i + L_j]/2 from the unimodal laws"
+      + (f"; {', '.join(flagged)} law flagged" if flagged else ""),
+      f"the {' and '.join(flagged)} unimodal law failed its checks, and the interaction terms "
+      "absorb its errors: fix those first."))
+  failed = [c["name"] for c in checks if c["level"] == "fail"]
+  return {"ok": not failed, "failed": failed, "warnings": [], "checks": checks}
 
 
 def _coeffs(fit):
