@@ -13,6 +13,8 @@ import zlib
 
 import numpy as np
 
+from mmscale.data import media
+
 
 def enabled(a) -> bool:
   return bool(a.random_resized_crop) or float(a.flip) > 0
@@ -58,8 +60,9 @@ class Augmenter:
   def __call__(self, parts, position: int):
     out, k = [], 0
     for kind, value in parts:
-      if kind == "image":
-        value = self.image(np.asarray(value), position, k)
+      if kind == "image":  # Raw bytes stay the stored image's, whatever the crop.
+        img = np.asarray(value)
+        value = media.Pixels(self.image(img, position, k), img.size)
         k += 1
       out.append((kind, value))
     return out

@@ -44,9 +44,10 @@ def encode(parts, tok, data_cfg) -> dict:
         n += len(ids)
       continue
     if kind == "image":
-      img = np.asarray(value)
+      sized = isinstance(value, media.Pixels)  # Decoded at image_size; raw bytes of the stored one.
+      img = value.array if sized else np.asarray(value)
       p = media.image_patches(img, data_cfg.image_size, data_cfg.patch_size, data_cfg.patch_dim)
-      raw, mod, begin, end = img.size, IMAGE, tokenizers.BOI, tokenizers.EOI
+      raw, mod, begin, end = value.raw_bytes if sized else img.size, IMAGE, tokenizers.BOI, tokenizers.EOI
     elif kind == "audio":
       wave, rate = value
       p = media.audio_patches(wave, rate, data_cfg.audio, data_cfg.patch_dim)

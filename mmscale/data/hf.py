@@ -34,8 +34,9 @@ def _load(path: str, split: str, key: str):
 
 class HfDocs:
 
-  def __init__(self, path: str, split: str, fields, key: str):
+  def __init__(self, path: str, split: str, fields, key: str, image_size: int | None = None):
     datasets, ds = _load(path, split, key)
+    self.image_size = image_size
     self.path, self.fields = path.replace("{split}", split), fields
     cols = [alts[0] for _, alts in fields]
     for c in cols:
@@ -57,7 +58,7 @@ class HfDocs:
       if isinstance(v, dict) and not v.get("bytes") and v.get("path") and os.path.exists(v["path"]):
         with open(v["path"], "rb") as f:
           row[k] = {"bytes": f.read(), "path": v["path"]}
-    return parquet.row_parts(self.fields, row, f"{self.path}:row {int(i)}")
+    return parquet.row_parts(self.fields, row, f"{self.path}:row {int(i)}", image_size=self.image_size)
 
   def __repr__(self):
     return f"HfDocs({self.path}, {len(self)} rows)"

@@ -9,10 +9,37 @@ import io
 import numpy as np
 
 
-def decode_image(data: bytes) -> np.ndarray:
+class Pixels:
+  """An image already decoded to the model's size (or cropped), with the raw bytes of the stored
+  image: bits per raw byte count the stored media, not the resized or cropped copy."""
+
+  __slots__ = ("array", "raw_bytes")
+
+  def __init__(self, array: np.ndarray, raw_bytes: int):
+    self.array, self.raw_bytes = array, raw_bytes
+
+  def __array__(self, dtype=None, copy=None):  # np.asarray(pixels) is its pixels.
+    del copy
+    return self.array if dtype is None else self.array.astype(dtype)
+
+
+def decode_image(data: bytes, size: int | None = None):
+  """Image bytes -> uint8 [H, W] (grayscale) or [H, W, 3] at the stored size; with `size`, a
+  Pixels of [size, size, 3], resized as image_patches resizes (same pixels) but inside PIL: the
+  stored-size array is never built (converting it cost as much as decoding), and a JPEG is
+  decoded at the smallest DCT scale that still covers `size` (Image.draft)."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   with Image.open(io.BytesIO(data)) as im:
-    return np.asarray(im.convert("RGB") if im.mode not in ("RGB", "L") else im)
+    if size is None:
+      return np.asarray(im.convert("RGB") if im.mode not in ("RGB", "L") else im)
+    w, h = im.size
+    raw = w * h * (1 if im.mode == "L" else 3)
+    if im.format == "JPEG":
+      im.draft("RGB", (size, size))
+    im = im.convert("RGB")
+    if im.size != (size, size):
+      im = im.resize((size, size), Image.BILINEAR)
+    return Pixels(np.asarray(im), raw)
 
 
 # uint8 pixel -> its float32 value in [-1, 1] (computed as image_patches computes other dtypes).

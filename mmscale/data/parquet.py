@@ -25,8 +25,9 @@ ROW_GROUP_CACHE = 4  # Decoded row groups kept (Arrow tables: a group of 1,000 i
 
 class ParquetDocs:
 
-  def __init__(self, paths, fields, key: str, layout: str = "parquet"):
+  def __init__(self, paths, fields, key: str, layout: str = "parquet", image_size: int | None = None):
     import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    self.image_size = image_size  # Decode images straight to this size (parts.image_part).
     self.paths, self.fields, self.key, self.layout = [str(p) for p in paths], fields, key, layout
     self.columns = [c for _, alts in fields for c in alts[:1]]
     # Per row group: (file, group), its first row overall and within its file.
@@ -83,20 +84,20 @@ class ParquetDocs:
 
   def __getitem__(self, i):
     where, row = self.row(i)
-    return row_parts(self.fields, row, where, self.layout)
+    return row_parts(self.fields, row, where, self.layout, self.image_size)
 
   def __repr__(self):
     return f"ParquetDocs({self.layout}, {len(self.paths)} files, {self._n} rows)"
 
 
-def row_parts(fields, row: dict, where: str, layout: str = "parquet"):
+def row_parts(fields, row: dict, where: str, layout: str = "parquet", image_size=None):
   """One table row -> document parts (also the Hugging Face `datasets` source's rows)."""
   if layout == "obelics":
-    return _interleaved(fields, row, where)
-  return [parts_lib.part(kind, row[col], "", f"{where}:{col}") for kind, (col, *_) in fields]
+    return _interleaved(fields, row, where, image_size)
+  return [parts_lib.part(kind, row[col], "", f"{where}:{col}", image_size) for kind, (col, *_) in fields]
 
 
-def _interleaved(fields, row, where):
+def _interleaved(fields, row, where, image_size=None):
   cols = dict((k, alts[0]) for k, alts in fields)
   texts, images = row[cols["text"]], row[cols["image"]]
   if texts is None or images is None or len(texts) != len(images):
@@ -105,7 +106,7 @@ def _interleaved(fields, row, where):
   out = []
   for j, (t, im) in enumerate(zip(texts, images)):
     if parts_lib.image_bytes(im):
-      out.append(parts_lib.image_part(im, f"{where}:{cols['image']}[{j}]"))
+      out.append(parts_lib.image_part(im, f"{where}:{cols['image']}[{j}]", image_size))
     elif t is not None and str(t).strip():
       out.append(("text", str(t)))
   if not any(k == "text" for k, _ in out):

@@ -41,18 +41,19 @@ def image_bytes(value):
   return value
 
 
-def image_part(value, where: str):
+def image_part(value, where: str, size: int | None = None):
+  """With `size` (training without augmentation, validation): decoded straight to size x size."""
   data = image_bytes(value)
   if not data:
     raise BadExample("missing_part", f"{where}: no image bytes")
   try:
-    img = media.decode_image(bytes(data))
+    img = media.decode_image(bytes(data), size)
   except Exception as e:  # PIL raises many types for broken files; all mean "skip it".
     msg = re.sub(r" <_io\.BytesIO object at 0x[0-9a-f]+>", "", str(e))  # Same text every time.
     raise BadExample("corrupt_image", f"{where}: {type(e).__name__}: {msg}") from e
-  if img.size == 0:
+  if (img.raw_bytes if size else img.size) == 0:
     raise BadExample("corrupt_image", f"{where}: empty image")
-  return ("image", np.asarray(img))
+  return ("image", img if size else np.asarray(img))
 
 
 def audio_part(value, where: str):
@@ -65,9 +66,9 @@ def audio_part(value, where: str):
     raise BadExample("corrupt_audio", f"{where}: {type(e).__name__}: {e}") from e
 
 
-def part(kind: str, value, ext: str, where: str):
+def part(kind: str, value, ext: str, where: str, image_size: int | None = None):
   if kind == "text":
     return text_part(value, ext, where)
   if kind == "image":
-    return image_part(value, where)
+    return image_part(value, where, image_size)
   return audio_part(value, where)

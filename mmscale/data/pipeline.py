@@ -133,8 +133,9 @@ def make_train_iterator(config, process_index: int = 0, process_count: int = 1) 
   for sid, name in enumerate(names):
     if weights[name] <= 0:
       continue
-    src = sources.TokenizedSource(sources.make_docs(config, name, d.streams[name].split), tok, d,
-                                  sid, name, sources.train_augmenter(config, name))
+    augment = sources.train_augmenter(config, name)  # Crops need the stored size; else decode to the model's.
+    docs = sources.make_docs(config, name, d.streams[name].split, None if augment else d.image_size)
+    src = sources.TokenizedSource(docs, tok, d, sid, name, augment)
     if not len(src):
       raise UserError(f"stream {name!r}: the {d.streams[name].split!r} split is empty")
     ds = grain.MapDataset.source(src)
@@ -172,8 +173,8 @@ def make_eval_batches(config, stream: str, process_index: int = 0, process_count
   if num_batches is None:
     num_batches = int(config.train.get("eval_batches", 4)) if "train" in config else 4
   tok = tokenizers.get_tokenizer(config)
-  src = sources.TokenizedSource(sources.make_docs(config, stream, d.streams[stream].eval_split), tok,
-                                d, names.index(stream), stream)
+  src = sources.TokenizedSource(sources.make_docs(config, stream, d.streams[stream].eval_split, d.image_size),
+                                tok, d, names.index(stream), stream)
   ds = grain.MapDataset.source(src)[start::step]
   it = iter(packing.PackIterDataset(ds.to_iter_dataset(_read_options(d)), rows, d.seq_len, d.patch_dim))
   out = []

@@ -124,7 +124,7 @@ def _tfds(config, s, key, split, image_size):
 
 def _hf(config, s, key, split, image_size):
   from mmscale.data import hf  # pylint: disable=g-import-not-at-top
-  return hf.HfDocs(s.path, split, fields_lib.parse(s.fields, s.source, key), key)
+  return hf.HfDocs(s.path, split, fields_lib.parse(s.fields, s.source, key), key, image_size)
 
 
 def _shard_files(config, s, key, split):
@@ -144,13 +144,13 @@ def _array_record(config, s, key, split, image_size):
 def _webdataset(config, s, key, split, image_size):
   from mmscale.data import webdataset  # pylint: disable=g-import-not-at-top
   return webdataset.WebDatasetDocs(_shard_files(config, s, key, split),
-                                   fields_lib.parse(s.fields, s.source, key), key)
+                                   fields_lib.parse(s.fields, s.source, key), key, image_size)
 
 
 def _parquet(config, s, key, split, image_size):
   from mmscale.data import parquet  # pylint: disable=g-import-not-at-top
   return parquet.ParquetDocs(_shard_files(config, s, key, split),
-                             fields_lib.parse(s.fields, s.source, key), key, s.source)
+                             fields_lib.parse(s.fields, s.source, key), key, s.source, image_size)
 
 
 # config.data.streams.<name>.source -> (config, stream, key, split, image_size) -> its documents.
@@ -161,10 +161,11 @@ SOURCES = {"procedural": _procedural, "corpus": _array_record, "array_record": _
            "hf": _hf}
 
 
-def make_docs(config, name: str, split: str):
-  """The document source of stream `name` for one split."""
+def make_docs(config, name: str, split: str, image_size: int | None = None):
+  """The document source of stream `name` for one split. With `image_size` (what the model gets
+  without augmentation), images of the user-data sources are decoded straight to that size."""
   s = config.data.streams[name]
-  return SOURCES[s.source](config, s, f"data.streams.{name}", split, None)
+  return SOURCES[s.source](config, s, f"data.streams.{name}", split, image_size)
 
 
 class TokenizedSource:

@@ -50,8 +50,9 @@ def index_tar(path: str) -> tuple[list[tuple[str, dict[str, tuple[int, int]]]], 
 class WebDatasetDocs:
   """Documents from WebDataset shards; `fields` = parse()d [(kind, (ext, ...)), ...]."""
 
-  def __init__(self, paths, fields, key: str):
+  def __init__(self, paths, fields, key: str, image_size: int | None = None):
     self.paths, self.fields, self.key = [str(p) for p in paths], fields, key
+    self.image_size = image_size  # Decode images straight to this size (parts.image_part).
     self._index = []  # (shard number, key, {ext: (offset, size)})
     self._sizes = []
     for s, p in enumerate(self.paths):
@@ -97,7 +98,7 @@ class WebDatasetDocs:
 
   def __getitem__(self, i):
     where, raw = self.raw(i)
-    return [parts_lib.part(kind, data, ext, f"{where}.{ext}") for kind, ext, data in raw]
+    return [parts_lib.part(kind, data, ext, f"{where}.{ext}", self.image_size) for kind, ext, data in raw]
 
   def __repr__(self):
     return f"WebDatasetDocs({len(self.paths)} shards, {len(self)} samples)"
