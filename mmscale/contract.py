@@ -22,8 +22,13 @@ EXIT_USER_ERROR = 2  # Bad input: one line on stderr, nothing written.
 EXIT_DIVERGED = 3  # A non-finite loss or gradient norm stopped the run; retrying will not help.
 EXIT_PREEMPTED = 143  # 128 + SIGTERM: saved and stopped on a signal; a scheduler requeues it.
 
-STATUS_OF_EXIT = {EXIT_DONE: "done", EXIT_FAILED: "failed", EXIT_DIVERGED: "diverged",
-                  EXIT_PREEMPTED: "preempted"}
+# A run's summary.json "status" as the trainer writes it (the registry derives "running", "pending",
+# "blocked" and "extended" on top of these).
+DONE, FAILED, DIVERGED, PREEMPTED = "done", "failed", "diverged", "preempted"
+STATUS_OF_EXIT = {EXIT_DONE: DONE, EXIT_FAILED: FAILED, EXIT_DIVERGED: DIVERGED,
+                  EXIT_PREEMPTED: PREEMPTED}
+EXIT_OF_STATUS = {status: code for code, status in STATUS_OF_EXIT.items()}
+FINISHED = (DONE, DIVERGED)  # Never run again: a diverged run would diverge again the same way.
 
 # -- data -----------------------------------------------------------------------------------------
 MODALITIES = ("text", "image", "audio")  # Position kinds of a packed sequence, in id order.

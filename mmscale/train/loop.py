@@ -55,7 +55,7 @@ def _first_non_finite(host: list, last_step: int):
 
 def _stopped_at_start(config, workdir) -> dict:
   """The summary of a run signalled before it built anything: preempted, nothing new to save."""
-  path = os.path.join(workdir, "summary.json")
+  path = os.path.join(workdir, contract.SUMMARY_FILE)
   previous = {}
   try:
     with open(path, encoding="utf-8") as f:
@@ -63,7 +63,7 @@ def _stopped_at_start(config, workdir) -> dict:
   except (OSError, ValueError):  # None yet, or cut short: this summary replaces it.
     pass
   summary = {"step": 0, "tokens": 0, "train_time": 0.0, **previous,
-             "run_id": config_lib.run_id(config), "status": "preempted",
+             "run_id": config_lib.run_id(config), "status": contract.PREEMPTED,
              "steps": int(config.train.steps)}
   if jax.process_index() == 0:
     rec.write_json_atomic(path, summary)
@@ -99,9 +99,9 @@ class _Run:
     self.t = Trainer(config, workdir)
     self.steps = int(config.train.steps)
     self.cadence = Cadence.of(config.train)
-    self.ckpt = RunCheckpoints(os.path.join(workdir, "checkpoints"),
+    self.ckpt = RunCheckpoints(os.path.join(workdir, contract.CHECKPOINTS_DIR),
                                config.train.keep_checkpoints, save_steps=config.train.save_steps)
-    self.records_path = os.path.join(workdir, "records.jsonl")
+    self.records_path = os.path.join(workdir, contract.RECORDS_FILE)
     self.primary = jax.process_index() == 0
     self.step, self.params, self.opt_state, self.meta = self._restore()
     if self.primary:
@@ -123,7 +123,7 @@ class _Run:
             "bytes_by_modality": {m: 0.0 for m in MODALITIES}, "train_time": 0.0}
     restored = self.ckpt.restore(abstract)
     if restored is None and train.init_from:
-      trunk = RunCheckpoints(os.path.join(os.fspath(train.init_from), "checkpoints"),
+      trunk = RunCheckpoints(os.path.join(os.fspath(train.init_from), contract.CHECKPOINTS_DIR),
                              read_only=True)
       restored = trunk.restore(abstract, step=int(train.init_step))
       trunk.close()
@@ -209,7 +209,7 @@ class _Run:
     with jax.set_mesh(self.t.mesh):
       while self.step < self.steps:
         if self.step == first_step and preemption.requested():
-          return "preempted"  # Signalled while building or evaluating: nothing new to save.
+          return contract.PREEMPTED  # Signalled while building or evaluating: nothing new to save.
         metrics = self.train_step()
         if self.deferred is not None:
           # The previous log step's read-back, now that this step keeps the device busy: reading
@@ -232,7 +232,7 @@ class _Run:
         if save or stop:
           self.save()
         if stop and step < self.steps:
-          return "preempted"
+          return contract.PREEMPTED
     return "running"
 
   def train_step(self):
@@ -272,11 +272,11 @@ class _Run:
     self.writer.close()
     self.ckpt.close()
     if self.diverged:
-      status = "diverged"
+      status = contract.DIVERGED
       logging.error("run %s diverged: %s; stopped at step %d; its checkpoints are all from before "
                     "it", self.t.run_id, self.diverged[1], self.step)
     if status == "running":
-      status = "done"
+      status = contract.DONE
     summary = {"run_id": self.t.run_id, "status": status, "step": self.step, "steps": self.steps,
                "tokens": int(self.meta["tokens"]), "train_time": self.meta["train_time"],
                **self.t.counts}
@@ -291,5 +291,5 @@ class _Run:
       init = [r for r in written if r.get("kind") == "init_eval"]
       if init:
         summary["initial_val"] = init[0]["val"]
-      rec.write_json_atomic(os.path.join(self.workdir, "summary.json"), summary)
+      rec.write_json_atomic(os.path.join(self.workdir, contract.SUMMARY_FILE), summary)
     return summary
