@@ -23,6 +23,7 @@ import time
 
 from absl import logging
 
+from mmscale import contract
 from mmscale.errors import UserError
 from mmscale.sweep import registry
 from mmscale.sweep import worker as worker_lib
@@ -143,7 +144,7 @@ def launch(root: str, manifest: str, workers: int, train_fn: str, retry_failed: 
     return 0
   wait_for(array_id, poll_s)
   run_ids = worker_lib.read_manifest(manifest)["run_ids"]
-  return 0 if all(registry.status(root, r) in registry.FINISHED for r in run_ids) else 1
+  return 0 if all(registry.status(root, r) in contract.FINISHED for r in run_ids) else 1
 
 
 def wait_for(array_id: str, poll_s: float = 10.0) -> None:

@@ -47,13 +47,15 @@ STUDIES = {
 
 def _root_with_records(path, lines: bytes):
   """A sweep root holding one run (its spec as the registry writes it) with these records bytes."""
+  from mmscale import contract
   from mmscale.sweep import registry
 
   spec = registry.RunSpec(run_id="r_s1_C1e9-0123456789", name="r_s1_C1e9", kind="run", config={},
                           params=1000, tokens=10_000, flops=6e7, own_flops=6e7, steps=10,
                           tags={"size": "s1"})
   registry.write_specs(str(path), [spec])
-  with open(os.path.join(registry.run_dir(str(path), spec.run_id), registry.RECORDS), "wb") as f:
+  records = os.path.join(registry.run_dir(str(path), spec.run_id), contract.RECORDS_FILE)
+  with open(records, "wb") as f:
     f.write(lines)
 
 

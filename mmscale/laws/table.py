@@ -6,6 +6,7 @@ import io
 import numpy as np
 from etils import epath
 
+from mmscale import contract
 from mmscale.errors import UserError
 
 
@@ -106,7 +107,7 @@ def drop_diverged(table) -> tuple[dict[str, np.ndarray], dict[str, str]]:
   """
   if "status" not in table or table["status"].dtype.kind == "f":  # No column, or all cells empty.
     return table, {}
-  bad = np.char.lower(np.char.strip(table["status"].astype(str))) == "diverged"
+  bad = np.char.lower(np.char.strip(table["status"].astype(str))) == contract.DIVERGED
   if not bad.any():
     return table, {}
   ids = table["run_id"].astype(str) if "run_id" in table else [f"row {i + 1}" for i in range(len(bad))]

@@ -18,6 +18,7 @@ import os
 
 from absl import logging
 
+from mmscale import contract
 from mmscale.contract import MODALITIES
 from mmscale.errors import UserError
 from mmscale.sweep import registry
@@ -45,7 +46,7 @@ def _torn_tail(path: str) -> bool:
 
 def run_rows(root: str, run_id: str) -> list[dict]:
   spec = registry.read_spec(root, run_id)
-  path = os.path.join(registry.run_dir(root, run_id), registry.RECORDS)
+  path = os.path.join(registry.run_dir(root, run_id), contract.RECORDS_FILE)
   if not os.path.exists(path):
     return []
   if _torn_tail(path):
@@ -58,8 +59,8 @@ def run_rows(root: str, run_id: str) -> list[dict]:
       evals[r["step"]] = r  # A step redone after a resume replaces the earlier copy.
   summary = registry.summary(root, run_id) or {}
   status = registry.status(root, run_id)
-  done = status == "done"
-  reason = summary.get("reason", "") if status == "diverged" else ""
+  done = status == contract.DONE
+  reason = summary.get("reason", "") if status == contract.DIVERGED else ""
   last = max(evals) if evals else None
   rows = []
   for step in sorted(evals):

@@ -17,15 +17,13 @@ import math
 import os
 
 from mmscale import config as config_lib
+from mmscale import contract
 from mmscale.errors import UserError
 from mmscale.sweep import grid as grid_lib
 from mmscale.train.records import write_json_atomic
 
 RUN_FILE = "run.json"  # The spec; written once by the registry, read by workers, status, collect.
-SUMMARY = "summary.json"  # By the trainer: {"status": "done"|"failed"|"preempted"|"diverged", ...}.
-RECORDS = "records.jsonl"
 ERROR_FILE = "worker_error.json"  # Written by a worker when a run's process died without a summary.
-FINISHED = ("done", "diverged")  # Never run again: a diverged run would diverge again the same way.
 
 
 @dataclasses.dataclass
@@ -200,8 +198,8 @@ def _extend(root: str, spec: RunSpec) -> str:
     return (f"trunk {spec.run_id} is running to step {old['steps']}; run the sweep again when it "
             f"is done to extend it to {spec.steps}")
   s = summary(root, spec.run_id)
-  if s and s.get("status") == "done":  # Finished at the old length: it has more to do now.
-    write_json_atomic(os.path.join(d, SUMMARY), {**s, "status": "extended"})
+  if s and s.get("status") == contract.DONE:  # Finished at the old length: it has more to do now.
+    write_json_atomic(os.path.join(d, contract.SUMMARY_FILE), {**s, "status": "extended"})
   write_json_atomic(os.path.join(d, RUN_FILE), spec.to_json())
   return (f"trunk {spec.run_id}: extended from {old['steps']} to {spec.steps} steps; it continues "
           "from its last checkpoint")
@@ -222,7 +220,7 @@ def list_runs(root: str) -> list[str]:
 
 
 def summary(root: str, run_id: str):
-  return _read_json(os.path.join(run_dir(root, run_id), SUMMARY))
+  return _read_json(os.path.join(run_dir(root, run_id), contract.SUMMARY_FILE))
 
 
 def status(root: str, run_id: str, stale_after: float | None = None) -> str:
@@ -232,24 +230,25 @@ def status(root: str, run_id: str, stale_after: float | None = None) -> str:
   from mmscale.sweep import claims  # Avoids an import cycle.
 
   s = summary(root, run_id) or {}
-  if s.get("status") in FINISHED:
+  if s.get("status") in contract.FINISHED:
     return s["status"]
   if claims.is_held(run_dir(root, run_id), claims.STALE_AFTER_S if stale_after is None
                     else stale_after):
     return "running"
-  if s.get("status") == "failed" or os.path.exists(os.path.join(run_dir(root, run_id), ERROR_FILE)):
-    return "failed"
+  if (s.get("status") == contract.FAILED
+      or os.path.exists(os.path.join(run_dir(root, run_id), ERROR_FILE))):
+    return contract.FAILED
   spec = _read_json(os.path.join(run_dir(root, run_id), RUN_FILE)) or {}
   trunk = spec.get("depends_on")
-  if (trunk and (summary(root, trunk) or {}).get("status") == "diverged"
+  if (trunk and (summary(root, trunk) or {}).get("status") == contract.DIVERGED
       and not checkpoint_ready(root, trunk, int(spec.get("depends_step", 0)))):
     return "blocked"
-  if s.get("status") == "preempted":
-    return "preempted"
+  if s.get("status") == contract.PREEMPTED:
+    return contract.PREEMPTED
   return "pending"
 
 
 def checkpoint_ready(root: str, run_id: str, step: int) -> bool:
   """Whether a trunk has a finished checkpoint at `step` (Orbax renames a step's temporary
   directory to checkpoints/<step> only once it is complete)."""
-  return os.path.isdir(os.path.join(run_dir(root, run_id), "checkpoints", str(step)))
+  return os.path.isdir(os.path.join(run_dir(root, run_id), contract.CHECKPOINTS_DIR, str(step)))

@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 
-from mmscale.contract import EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_PREEMPTED
+from mmscale.contract import DONE, EXIT_FAILED, EXIT_OF_STATUS
 
 DEFAULT_TRAIN_FN = "mmscale.train.loop:train"
 
@@ -121,9 +121,7 @@ def main(argv: list[str]) -> int:
   except UserError as e:
     print(f"mmscale: error: {e}", file=sys.stderr)
     return EXIT_FAILED
-  status = summary.get("status", "done")
-  return {"done": EXIT_DONE, "preempted": EXIT_PREEMPTED, "diverged": EXIT_DIVERGED}.get(
-      status, EXIT_FAILED)
+  return EXIT_OF_STATUS.get(summary.get("status", DONE), EXIT_FAILED)
 
 
 if __name__ == "__main__":

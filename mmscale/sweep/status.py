@@ -10,13 +10,15 @@ import json
 import math
 import os
 
+from mmscale import contract
 from mmscale.sweep import claims
 from mmscale.sweep import registry
 
 # Shown first and always (with 0), in this order; any other status (preempted, blocked, one added
 # later) follows with its count.
-MAIN_STATUSES = ("done", "running", "pending", "failed", "diverged")
-UNFINISHED = ("running", "pending", "preempted")  # Compute still to do; failed runs wait on a retry.
+MAIN_STATUSES = (contract.DONE, "running", "pending", contract.FAILED, contract.DIVERGED)
+# Compute still to do; failed runs wait on a retry.
+UNFINISHED = ("running", "pending", contract.PREEMPTED)
 
 
 def _tail(path: str, limit: int = 65536) -> list[dict]:
@@ -75,18 +77,18 @@ def run_status(root: str, run_id: str) -> dict:
   d = registry.run_dir(root, run_id)
   status = registry.status(root, run_id)
   summary = registry.summary(root, run_id) or {}
-  live = _live(_tail(os.path.join(d, registry.RECORDS)))
+  live = _live(_tail(os.path.join(d, contract.RECORDS_FILE)))
   # This run's own share of the work: a branch starts at its trunk's step.
   start = int(spec.depends_step) if spec.kind == "branch" else 0
-  step = int(summary.get("step", 0)) if status in registry.FINISHED else live["step"]
+  step = int(summary.get("step", 0)) if status in contract.FINISHED else live["step"]
   if status == "running":  # A branch that has not logged yet is at its trunk's step.
     step = max(step, start)
   held = claims.holder(d) if status == "running" else None
   own = min(1.0, max(0.0, (step - start) / (spec.steps - start))) if spec.steps > start else 1.0
-  if status == "done":
+  if status == contract.DONE:
     own = 1.0
   # (1 s of slack: file times come from a coarser clock than time.time().)
-  if held and _mtime(os.path.join(d, registry.RECORDS)) < float(held.get("time", 0)) - 1.0:
+  if held and _mtime(os.path.join(d, contract.RECORDS_FILE)) < float(held.get("time", 0)) - 1.0:
     # Nothing logged since this attempt started (it is compiling): the rates on disk are the
     # previous attempt's, before its preemption.
     live["steps_per_s"] = live["tokens_per_s"] = None
@@ -100,7 +102,7 @@ def run_status(root: str, run_id: str) -> dict:
           "tokens_per_s": live["tokens_per_s"] if status == "running" else None,
           "flops_per_s": flops_rate, "eta_s": eta,
           "worker": f"{held.get('host')}:{held.get('pid')}" if held else "", "tags": spec.tags,
-          "reason": summary.get("reason", "") if status == "diverged" else ""}
+          "reason": summary.get("reason", "") if status == contract.DIVERGED else ""}
 
 
 def table(root: str) -> list[dict]:
@@ -164,5 +166,6 @@ def format_table(rows: list[dict]) -> str:
     counts[r["status"]] = counts.get(r["status"], 0) + 1
   lines.append(f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
   lines.append("total: " + format_totals(totals(rows)))
-  lines += [f"{r['run_id']} diverged: {r['reason']}" for r in rows if r["status"] == "diverged"]
+  lines += [f"{r['run_id']} diverged: {r['reason']}" for r in rows
+            if r["status"] == contract.DIVERGED]
   return "\n".join(lines)

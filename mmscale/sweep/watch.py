@@ -19,6 +19,7 @@ import time
 
 from absl import logging
 
+from mmscale import contract
 from mmscale.sweep import status as status_lib
 
 
@@ -43,7 +44,7 @@ class Watcher:
     done = sum(r["own_flops"] * r["own_progress"] for r in rows)
     if self._start is None:
       self._start, self._done0 = now, done
-    finished = {r["run_id"] for r in rows if r["status"] in ("done", "diverged", "failed")}
+    finished = {r["run_id"] for r in rows if r["status"] in (*contract.FINISHED, contract.FAILED)}
     if self._finished0 is None:
       self._finished0 = finished
     observed = None

@@ -27,11 +27,12 @@ import time
 
 from absl import logging
 
+from mmscale import contract
 from mmscale.sweep import claims
 from mmscale.sweep import registry
 from mmscale.sweep import runner
 
-EXIT_STOPPED = runner.EXIT_PREEMPTED  # The worker itself was stopped: a scheduler requeues it.
+EXIT_STOPPED = contract.EXIT_PREEMPTED  # The worker itself was stopped: a scheduler requeues it.
 
 
 def _die_with_parent():
@@ -111,26 +112,27 @@ class Worker:
     if spec.kind != "branch":
       return "ready"
     trunk = self._status(spec.depends_on)
-    if trunk == "done" or registry.checkpoint_ready(self.root, spec.depends_on, spec.depends_step):
+    if (trunk == contract.DONE
+        or registry.checkpoint_ready(self.root, spec.depends_on, spec.depends_step)):
       return "ready"
-    if trunk == "diverged":  # It stopped before the branch point: that checkpoint never comes.
+    if trunk == contract.DIVERGED:  # Stopped before the branch point: that checkpoint never comes.
       return "blocked"
-    if trunk == "failed" and (not self.retry_failed or spec.depends_on in self.ran):
+    if trunk == contract.FAILED and (not self.retry_failed or spec.depends_on in self.ran):
       return "blocked"
     return "wait"
 
   def _todo(self, run_id: str) -> bool:
     s = self._status(run_id)
     # A retry of failed runs tries each once per worker session, not forever.
-    return s in ("pending", "preempted") or (s == "failed" and self.retry_failed
-                                               and run_id not in self.ran)
+    return s in ("pending", contract.PREEMPTED) or (s == contract.FAILED and self.retry_failed
+                                                        and run_id not in self.ran)
 
   def run(self) -> int:
     """Works until nothing is left; 0 when all done, 1 when some failed, 143 when stopped."""
     while not self._stop.is_set():
       statuses = {r: self._status(r) for r in self.run_ids}
-      open_runs = [r for r, s in statuses.items() if s not in registry.FINISHED
-                   and (s != "failed" or (self.retry_failed and r not in self.ran))]
+      open_runs = [r for r, s in statuses.items() if s not in contract.FINISHED
+                   and (s != contract.FAILED or (self.retry_failed and r not in self.ran))]
       started = False
       waiting = False
       for run_id in open_runs:
@@ -152,7 +154,7 @@ class Worker:
           continue
         with claim:
           # Someone may have finished it between our status read and the claim.
-          if self._status(run_id) in registry.FINISHED:
+          if self._status(run_id) in contract.FINISHED:
             continue
           self._claim = claim
           self._run_one(spec)
@@ -166,7 +168,7 @@ class Worker:
       self._stop.wait(self.poll_s)
     if self._stop.is_set():
       return EXIT_STOPPED
-    failed = [r for r in self.run_ids if self._status(r) not in registry.FINISHED]
+    failed = [r for r in self.run_ids if self._status(r) not in contract.FINISHED]
     return 1 if failed else 0
 
   def _run_one(self, spec) -> int:
@@ -189,14 +191,15 @@ class Worker:
     self.ran.append(spec.run_id)
     summary = registry.summary(self.root, spec.run_id) or {}
     if rc in (-signal.SIGTERM, -signal.SIGUSR1):  # Killed before its handler was in place.
-      rc = runner.EXIT_PREEMPTED
-    if rc == runner.EXIT_DIVERGED:
+      rc = contract.EXIT_PREEMPTED
+    if rc == contract.EXIT_DIVERGED:
       logging.warning("worker %s: %s diverged: %s", self.name, spec.run_id, summary.get("reason"))
-    elif rc not in (runner.EXIT_DONE, runner.EXIT_PREEMPTED) and summary.get("status") != "failed":
+    elif (rc not in (contract.EXIT_DONE, contract.EXIT_PREEMPTED)
+          and summary.get("status") != contract.FAILED):
       registry.write_json_atomic(err, {"exit_code": rc, "worker": self.name,
                                        "wall_s": time.time() - t0,
                                        "log": os.path.join(d, "train.log")})
-    if rc == runner.EXIT_PREEMPTED:  # Signalled directly (e.g. by SLURM): stop, get requeued.
+    if rc == contract.EXIT_PREEMPTED:  # Signalled directly (e.g. by SLURM): stop, get requeued.
       self._stop.set()
     logging.info("worker %s: %s exited %s", self.name, spec.run_id, rc)
     return rc

@@ -43,12 +43,12 @@ def check_run_inputs(config, workdir: str) -> None:
   from mmscale.errors import UserError
 
   trunk = str(config.train.get("init_from", "") or "")
-  resuming = os.path.isdir(os.path.join(workdir, "checkpoints"))
+  resuming = os.path.isdir(os.path.join(workdir, contract.CHECKPOINTS_DIR))
   if trunk and "://" not in trunk and not resuming:
     step = int(config.train.init_step)
-    if not os.path.isdir(os.path.join(trunk, "checkpoints", str(step))):
+    if not os.path.isdir(os.path.join(trunk, contract.CHECKPOINTS_DIR, str(step))):
       raise UserError(f"config.train.init_from={trunk!r}: no checkpoint of step {step} in "
-                      f"{os.path.join(trunk, 'checkpoints')} (the trunk's workdir, trained to "
+                      f"{os.path.join(trunk, contract.CHECKPOINTS_DIR)} (the trunk's workdir, trained to "
                       "config.train.init_step)")
 
 
@@ -83,8 +83,7 @@ def main(argv: list[str]) -> int:
           f"{final[source]['loss']:.4f} nats/token ({final[source]['bpb']:.4f} bits/byte)")
   print(f"status {summary['status']} after {summary['step']}/{summary['steps']} steps, "
         f"{summary['tokens']:,} tokens, {summary['train_time']:.1f} s -> {workdir}")
-  if summary["status"] == "diverged":
+  if summary["status"] == contract.DIVERGED:
     print(f"mmscale: error: run diverged: {summary['reason']}; stopped at step {summary['step']}, "
           f"the checkpoints in {workdir} are from before it", file=sys.stderr)
-  return {"preempted": contract.EXIT_PREEMPTED, "diverged": contract.EXIT_DIVERGED}.get(
-      summary["status"], contract.EXIT_DONE)
+  return contract.EXIT_OF_STATUS.get(summary["status"], contract.EXIT_DONE)

@@ -6,6 +6,7 @@ import os
 import ml_collections
 
 from mmscale.config import run_id
+from mmscale.contract import CONFIG_FILE
 from mmscale.errors import UserError
 from mmscale.train.records import write_json_atomic
 
@@ -15,7 +16,7 @@ def check_workdir(workdir) -> str:
   workdir = os.path.abspath(os.fspath(workdir))
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise UserError(f"--workdir={workdir}: is a file; must be a directory (new or of this run)")
-  existing = os.path.join(workdir, "config.json")
+  existing = os.path.join(workdir, CONFIG_FILE)
   if os.path.isfile(existing):
     try:
       with open(existing, encoding="utf-8") as f:
@@ -35,7 +36,7 @@ def prepare_workdir(config, workdir, primary: bool = True) -> str:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
     raise UserError(f"--workdir={workdir}: cannot create it ({e.strerror})") from None
-  path = os.path.join(workdir, "config.json")
+  path = os.path.join(workdir, CONFIG_FILE)
   resolved = json.loads(json.dumps(config.to_dict(), default=str))
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
