@@ -8,9 +8,9 @@ from mmscale import config as config_lib
 from mmscale.errors import ConfigError, UserError
 from mmscale.laws import fit as fit_lib
 from mmscale.laws import names as law_names
-from mmscale.models import blocks
+from mmscale.models import attention, blocks
 from mmscale.models import config as model_config
-from mmscale.models import loss
+from mmscale.models import loss, moe_config, moe_dispatch, moe_kernels, moe_routing
 from mmscale.train import schedule
 
 
@@ -22,6 +22,17 @@ def _validate_model(c):
   model_config.validate(c)
 
 
+def _validate_moe(c):
+  moe_config.validate(c)
+
+
+def _set(c, key, value):
+  *path, leaf = key.split(".")
+  for name in path:
+    c = c[name]
+  c[leaf] = value
+
+
 # (registry, config key, the stage validator that checks it)
 CONFIG_CHOICES = [
     (schedule.SCHEDULES, "train.schedule", config_lib.validate_train),
@@ -29,18 +40,21 @@ CONFIG_CHOICES = [
     (loss.IMAGE_LOSSES, "model.image_loss", _validate_model),
     (blocks.FFNS, "model.ffn", _validate_model),
     (blocks.REMAT_POLICIES, "model.remat", _validate_model),
+    (attention.ATTENTION_IMPLS, "model.attention_impl", _validate_model),
+    (moe_dispatch.MODES, "model.moe.mode", _validate_moe),
+    (moe_routing.ROUTINGS, "model.moe.routing", _validate_moe),
+    (moe_kernels.GROUPED_MATMULS, "model.moe.grouped_matmul", _validate_moe),
 ]
 
 
 @pytest.mark.parametrize("registry,key,validate", CONFIG_CHOICES, ids=[k for _, k, _ in CONFIG_CHOICES])
 def test_config_choice_accepts_exactly_the_registry_keys(registry, key, validate):
-  section, leaf = key.split(".")
   for name in registry:
     c = config_lib.base_config()
-    c[section][leaf] = name
+    _set(c, key, name)
     validate(c)  # Raises on a name the validator does not accept.
   c = config_lib.base_config()
-  c[section][leaf] = "nope"
+  _set(c, key, "nope")
   with pytest.raises(ConfigError) as e:
     validate(c)
   assert str(e.value) == f"config.{key}='nope': must be one of {_listing(registry)}"
@@ -105,3 +119,19 @@ def test_data_sources_registry_is_what_the_stream_validator_accepts():
     data_config.validate(c)
   assert str(e.value) == ("config.data.streams.text.source='hub': must be one of "
                           + _listing(sources.SOURCES))
+
+
+def test_model_choices_dispatch_through_their_registries():
+  import jax.numpy as jnp
+  seg = jnp.array([[1, 1, 1, 0]])
+  blk = jnp.array([[0, 1, 1, 0]])
+  dense = attention.make_mask(seg, blk, "decoder", "")
+  assert dense.shape == (1, 1, 4, 4) and bool(dense[0, 0, 1, 2])  # Bidirectional in the image.
+  assert all(attention.ATTENTION_IMPLS[k] is attention.ATTENTION_IMPLS[""] for k in ("xla", "cudnn"))
+  assert isinstance(attention.make_mask(seg, blk, "decoder", "pallas"), attention.Intervals)
+  assert moe_routing.ROUTINGS["agnostic"](2, 8) is None
+  assert moe_routing.ROUTINGS["aware"](2, 8) == (0, 0, 0, 0, 1, 1, 1, 1)
+  assert all(callable(f) for f in moe_dispatch.MODES.values())
+  # "auto" is resolved by backend to one of the kernels before anything runs.
+  assert moe_kernels.grouped_matmul("auto") in moe_kernels.GROUPED_MATMULS
+  assert [k for k, f in moe_kernels.GROUPED_MATMULS.items() if f is None] == ["auto"]

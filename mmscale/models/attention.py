@@ -43,11 +43,23 @@ def flash(q, k, v, mask: Intervals):
                        out_specs=rows, check_vma=False)(q, k, v, *mask)
 
 
+def _dense_mask(segment_ids, block_ids, kind):
+  return (decoder_mask if kind == "decoder" else encoder_mask)(segment_ids, block_ids)
+
+
+def _interval_mask(segment_ids, block_ids, kind):
+  return Intervals(segment_ids, *flash_attention.mask_intervals(segment_ids, block_ids, kind))
+
+
+# model.attention_impl -> the mask builder for it; the dense ones also name the backend of
+# jax.nn.dot_product_attention ("" = jax's default).
+ATTENTION_IMPLS = {"": _dense_mask, "xla": _dense_mask, "cudnn": _dense_mask,
+                   "pallas": _interval_mask}
+
+
 def make_mask(segment_ids, block_ids, kind: str, implementation: str = ""):
   """The decoder or encoder mask in the form `implementation` consumes (see the module doc)."""
-  if implementation == "pallas":
-    return Intervals(segment_ids, *flash_attention.mask_intervals(segment_ids, block_ids, kind))
-  return (decoder_mask if kind == "decoder" else encoder_mask)(segment_ids, block_ids)
+  return ATTENTION_IMPLS[implementation](segment_ids, block_ids, kind)
 
 
 def decoder_mask(segment_ids, block_ids):

@@ -17,7 +17,7 @@ from mmscale.contract import MEDIA_MODALITIES as MEDIA
 from mmscale.contract import MODALITIES
 from mmscale import validation as check
 from mmscale.errors import ConfigError
-from mmscale.models import blocks, loss, moe_config
+from mmscale.models import attention, blocks, loss, moe_config
 from mmscale.models.layers import ffn_hidden
 
 FUSIONS = ("early", "late")
@@ -175,7 +175,7 @@ def validate(config) -> None:
     raise ConfigError("model.image_loss_weight", m.image_loss_weight, "must be a number >= 0")
   check.integer("model.vq_codebook_size", m.vq_codebook_size, 2)
   check.integer("model.vq_iters", m.vq_iters)
-  check.one_of("model.attention_impl", m.attention_impl, ("", "xla", "cudnn", "pallas"))
+  check.choice("model.attention_impl", m.attention_impl, attention.ATTENTION_IMPLS)
   check.choice("model.remat", m.remat, blocks.REMAT_POLICIES)
   _check_tower("model.encoder", m.encoder)
   check.number("model.encoder.lr_factor", m.encoder.lr_factor)

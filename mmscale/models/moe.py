@@ -22,7 +22,7 @@ from mmscale.models import layers
 from mmscale.models import moe_config
 from mmscale.models.layers import ffn_hidden
 from mmscale.models.moe_dispatch import expert_ffn
-from mmscale.models.moe_routing import route
+from mmscale.models.moe_routing import ROUTINGS, route
 
 
 def _expert_init(scale):
@@ -69,11 +69,10 @@ class MoEFeedForward(nnx.Module):
     self.experts = _Experts(self.n_experts, width, hidden, "expert", rngs=rngs, scale=scale)
     self.shared = (layers.SwiGLU(width, hidden, rngs=rngs, scale=scale, dtype=self.dtype)
                    if c.shared_expert else None)
-    self.aware = c.routing == "aware"
+    self.group_of_expert = ROUTINGS[c.routing](len(moe_config.routing_groups(m)), self.n_experts)
+    self.aware = self.group_of_expert is not None
     if self.aware:
-      n_groups = len(moe_config.routing_groups(m))
       self.group_of_modality = _group_of_modality(m)
-      self.group_of_expert = tuple(i * n_groups // self.n_experts for i in range(self.n_experts))
 
   def router_logits(self, x, modality):
     logits = jnp.einsum("bld,de->ble", x.astype(jnp.float32), self.router[...])

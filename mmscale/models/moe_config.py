@@ -4,10 +4,7 @@ import ml_collections
 
 from mmscale import validation as check
 from mmscale.errors import ConfigError
-
-MODES = ("dropless", "capacity")
-ROUTINGS = ("agnostic", "aware")
-GROUPED_MATMULS = ("auto", "ragged_dot", "blocks")
+from mmscale.models import moe_dispatch, moe_kernels, moe_routing
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -46,15 +43,16 @@ def validate(config) -> None:
   if c.top_k > c.experts:
     raise ConfigError("model.moe.top_k", c.top_k, f"must be <= model.moe.experts ({c.experts})")
   check.integer("model.moe.expert_hidden", c.expert_hidden, 0)
-  check.one_of("model.moe.mode", c.mode, MODES)
+  check.choice("model.moe.mode", c.mode, moe_dispatch.MODES)
   check.number("model.moe.capacity_factor", c.capacity_factor, 0)
-  check.one_of("model.moe.grouped_matmul", c.get("grouped_matmul", "auto"), GROUPED_MATMULS)
+  check.choice("model.moe.grouped_matmul", c.get("grouped_matmul", "auto"),
+               moe_kernels.GROUPED_MATMULS)
   check.integer("model.moe.block_size", c.get("block_size", 0), 0)
   check.number("model.moe.lb_weight", c.lb_weight, 0, strict=False)
   check.number("model.moe.z_weight", c.z_weight, 0, strict=False)
   check.boolean("model.moe.shared_expert", c.shared_expert)
   check.integer("model.moe.every", c.every)
-  check.one_of("model.moe.routing", c.routing, ROUTINGS)
+  check.choice("model.moe.routing", c.routing, moe_routing.ROUTINGS)
   if c.routing == "aware":
     groups = routing_groups(config.model)
     if c.experts % len(groups):

@@ -71,6 +71,16 @@ def _capacity(x, idx, w, keep, pos, ws, ep, axis, cap):
   return jnp.sum(ys * w[..., None].astype(ys.dtype), axis=2)
 
 
+# model.moe.mode -> how the routed assignments reach their experts, called as
+# (x, idx, w, keep, pos, ws, ep, axis, cap, grouped, block); config.model.moe's validator reads it.
+MODES = {
+    "dropless": lambda x, idx, w, keep, pos, ws, ep, axis, cap, grouped, block: _dropless(
+        x, idx, w, keep, ws, ep, axis, grouped, block),
+    "capacity": lambda x, idx, w, keep, pos, ws, ep, axis, cap, grouped, block: _capacity(
+        x, idx, w, keep, pos, ws, ep, axis, cap),
+}
+
+
 def _local(x, idx, w, keep, pos, *ws, mode, ep, axis, replicated, cap, grouped, block):
   if replicated:
     # Tokens are the same on every expert device (the batch is too small to split over it): each
@@ -82,10 +92,7 @@ def _local(x, idx, w, keep, pos, *ws, mode, ep, axis, replicated, cap, grouped, 
     ep_, axis_ = 1, None
   else:
     ep_, axis_ = ep, axis
-  if mode == "dropless":
-    y = _dropless(x, idx, w, keep, ws, ep_, axis_, grouped, block)
-  else:
-    y = _capacity(x, idx, w, keep, pos, ws, ep_, axis_, cap)
+  y = MODES[mode](x, idx, w, keep, pos, ws, ep_, axis_, cap, grouped, block)
   return jax.lax.psum(y, axis) if replicated else y
 
 

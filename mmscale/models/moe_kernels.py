@@ -13,15 +13,15 @@ import math
 import jax
 import jax.numpy as jnp
 
-from mmscale.errors import ConfigError
-from mmscale.models import moe_config
+from mmscale import validation as check
 
 
 def group_sizes(ids, n):
   return jnp.sum(ids[:, None] == jnp.arange(n, dtype=ids.dtype), axis=0, dtype=jnp.int32)
 
 
-def _ragged_swiglu(x, rows, se, wg, wu, wd):
+def _ragged_swiglu(x, rows, se, wg, wu, wd, *, block=0):
+  del block  # One ragged product per weight: no blocks.
   xs = x[rows]
   sizes = group_sizes(se, wg.shape[0])
   g = jax.lax.ragged_dot(xs, wg, sizes)
@@ -169,6 +169,11 @@ def _blocks_swiglu(x, rows, se, wg, wu, wd, *, block=0):
   return jnp.where((jnp.arange(r) < jnp.sum(sizes))[:, None], y, 0)  # Not routed: zero.
 
 
+# model.moe.grouped_matmul -> the grouped SwiGLU it runs; "auto" resolves to one of the others by
+# backend (grouped_matmul below), so config.model.moe's validator accepts exactly these names.
+GROUPED_MATMULS = {"auto": None, "blocks": _blocks_swiglu, "ragged_dot": _ragged_swiglu}
+
+
 def grouped_matmul(name="auto") -> str:
   """model.moe.grouped_matmul -> "blocks" | "ragged_dot"; auto picks by jax's default backend.
 
@@ -178,16 +183,12 @@ def grouped_matmul(name="auto") -> str:
   the fallback), so check a GPU run with benchmarks/bench_moe_layer.py; the capacity-factor mode
   (model.moe.mode="capacity") is a plain batched matmul everywhere.
   """
+  check.choice("model.moe.grouped_matmul", name, GROUPED_MATMULS)
   if name == "auto":
     return "blocks" if jax.default_backend() == "cpu" else "ragged_dot"
-  if name not in moe_config.GROUPED_MATMULS[1:]:
-    raise ConfigError("model.moe.grouped_matmul", name,
-                      f"must be one of {', '.join(map(repr, moe_config.GROUPED_MATMULS))}")
   return name
 
 
 def grouped_swiglu(x, rows, se, ws, grouped, block):
   """FFN_se[i](x[rows[i]]) for group ids se sorted ascending (ws[0].shape[0] = not routed: 0)."""
-  if grouped == "blocks":
-    return _blocks_swiglu(x, rows, se, *ws, block=block)
-  return _ragged_swiglu(x, rows, se, *ws)
+  return GROUPED_MATMULS[grouped](x, rows, se, *ws, block=block)

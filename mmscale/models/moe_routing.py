@@ -14,6 +14,19 @@ from mmscale.contract import MODALITIES
 N_MODALITIES = len(MODALITIES)
 
 
+def _every_expert(n_groups, n_experts):
+  return None
+
+
+def _experts_split_by_group(n_groups, n_experts):
+  return tuple(i * n_groups // n_experts for i in range(n_experts))
+
+
+# model.moe.routing -> (n routing groups, n experts) -> each expert's routing group, or None when
+# any token may reach any expert; config.model.moe's validator reads the names from here.
+ROUTINGS = {"agnostic": _every_expert, "aware": _experts_split_by_group}
+
+
 def route(logits, valid, modality, top_k, *, mode="dropless", capacity_factor=1.0):
   """Top-k routing and its statistics from router logits [B, L, E] (masked logits = -inf).
 
