@@ -5,7 +5,8 @@ mmscale.config validates and resolves it. Past that point no stage gets the whol
 the trainer, the FLOPs count and the sweep's plan cut it here, and each stage receives its own
 section, frozen, plus what it needs from another section as explicit, named inputs:
 
-  model  config.model + ModelInputs (vocab size, seq_len, patch sizes, compute dtype, seed)
+  model  config.model + ModelInputs (vocab size, seq_len, patch sizes, compute dtype, seed);
+         the loss and the train step get config.model too
   mesh   config.mesh + the global batch size + the MoE expert count (parallel.make_mesh)
   data, train, run: their own sections.
 

@@ -14,6 +14,7 @@ from mmscale import flops, parallel, stages
 from mmscale.errors import ConfigError
 from mmscale.models import NMM, moe
 from mmscale.models.config import ModelInputs
+from mmscale.models.loss import loss_fn
 from tests.models.conftest import make_batch, tiny_config
 
 
@@ -52,6 +53,10 @@ def test_the_model_builds_without_the_data_and_train_sections(image_loss):
     np.testing.assert_array_equal(whole.codebooks["image"].codes[...],
                                   alone.codebooks["image"].codes[...])
   np.testing.assert_array_equal(whole(batch)["logits"], alone(batch)["logits"])
+  # The loss reads only config.model too.
+  loss_whole, _ = loss_fn(whole, batch, c.model)
+  loss_alone, _ = loss_fn(alone, batch, stages.Frozen(model_only.model))
+  assert float(loss_whole) == float(loss_alone)
 
 
 def test_the_compute_dtype_is_an_input():

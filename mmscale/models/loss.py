@@ -52,9 +52,10 @@ def media_nll(model, out, batch, modality: str, kind: str):
   return IMAGE_LOSSES[kind](model, modality, pred, target)
 
 
-def loss_fn(model, batch, config, *, train: bool = True):
-  """-> (scalar loss incl. aux terms, metrics dict of sums). See the module docstring."""
-  m = config.model
+def loss_fn(model, batch, model_cfg, *, train: bool = True):
+  """-> (scalar loss incl. aux terms, metrics dict of sums). See the module docstring.
+  model_cfg: config.model (its image loss, weights and MoE loss weights), not the run config."""
+  m = model_cfg
   out = model(batch, train=train)
   seg, modality = batch["segment_ids"], batch["modality"]
   valid = (seg[:, :-1] == seg[:, 1:]) & (seg[:, 1:] > 0)

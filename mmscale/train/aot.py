@@ -43,13 +43,14 @@ def train_step(config, mesh, rows: int | None = None):
   shardings on that mesh and fail); lower the step under `jax.set_mesh(mesh)`: the MoE layer reads
   the mesh there.
   """
-  model = nnx.eval_shape(lambda: stages.build_model(config, nnx.Rngs(config.seed)))
+  model_cfg, inputs = stages.model_stage(config)
+  model = nnx.eval_shape(lambda: models.NMM(model_cfg, inputs, nnx.Rngs(config.seed)))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   params = _sharded(params, parallel.model_shardings(params, mesh))
   labels = models.param_groups(params) if config.model.fusion == "late" else None
   tx = make_optimizer(config, labels)
   opt_state = _sharded(jax.eval_shape(tx.init, params),
                        parallel.opt_state_shardings(tx, params, mesh))
-  step, _ = make_steps(graphdef, rest, tx, config)
+  step, _ = make_steps(graphdef, rest, tx, model_cfg)
   lr = jax.ShapeDtypeStruct((), jnp.float32)
   return jax.jit(step, donate_argnums=(0, 1)), (params, opt_state, batch_spec(config, mesh, rows), lr)

@@ -26,12 +26,13 @@ def _token_counts(batch) -> dict:
   return counts
 
 
-def make_steps(graphdef, rest, tx: optax.GradientTransformation, config):
-  """Returns (train_step, eval_step), both un-jitted pure functions."""
+def make_steps(graphdef, rest, tx: optax.GradientTransformation, model_cfg):
+  """Returns (train_step, eval_step), both un-jitted pure functions. model_cfg: config.model (the
+  loss's settings; mmscale/stages.py)."""
 
   def objective(params, batch, train):
     model = nnx.merge(graphdef, params, rest)
-    return loss_fn(model, batch, config, train=train)
+    return loss_fn(model, batch, model_cfg, train=train)
 
   def train_step(params, opt_state, batch, lr):
     """`lr`: this update's learning rate (a float32 scalar; `tx` ends at a unit rate, see

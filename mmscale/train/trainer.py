@@ -67,7 +67,8 @@ class Trainer:
                       for s in pipeline.stream_names(config)}
     with jax.set_mesh(self.mesh):
       sample = _codebook_sample(config, pi, pc) if config.model.image_loss == "vq" else None
-      model = stages.build_model(config, nnx.Rngs(config.seed), sample_batches=sample)
+      model_cfg, inputs = stages.model_stage(config)
+      model = models.NMM(model_cfg, inputs, nnx.Rngs(config.seed), sample_batches=sample)
       parallel.shard_model(model, self.mesh)
       graphdef, params, rest = nnx.split(model, nnx.Param, ...)
       labels = models.param_groups(params) if config.model.fusion == "late" else None
@@ -75,7 +76,7 @@ class Trainer:
       self.params = params
       shardings = parallel.opt_state_shardings(self.tx, params, self.mesh)
       self.opt_state = jax.jit(self.tx.init, out_shardings=shardings)(params)
-      train_step, eval_step = make_steps(graphdef, rest, self.tx, config)
+      train_step, eval_step = make_steps(graphdef, rest, self.tx, model_cfg)
       self.train_step = jax.jit(train_step, donate_argnums=(0, 1))
       self.eval_step = jax.jit(eval_step)
     self.counts = flops_lib.param_counts(config)

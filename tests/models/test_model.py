@@ -59,7 +59,7 @@ def test_causal_over_text_bidirectional_within_image(fusion):
 def test_loss_sums_and_gradients(fusion, image_loss):
   c, model = _model(fusion, image_loss)
   b = make_batch()
-  grad_fn = nnx.jit(nnx.value_and_grad(lambda mod: loss_fn(mod, b, c), has_aux=True))
+  grad_fn = nnx.jit(nnx.value_and_grad(lambda mod: loss_fn(mod, b, c.model), has_aux=True))
   (loss, m), grads = grad_fn(model)
   # Targets: i -> i+1 inside a segment. Per row: text 1,2,7,8,9 (seg 1) and 11,12,13 (seg 2);
   # image 3..6. Text positions carry 1 raw byte, patches 3.
@@ -81,7 +81,7 @@ def test_loss_sums_and_gradients(fusion, image_loss):
 def test_text_loss_matches_manual_cross_entropy():
   c, model = _model("early", "none")
   b = make_batch()
-  _, m = loss_fn(model, b, c)
+  _, m = loss_fn(model, b, c.model)
   logits = np.asarray(_forward(model, b)["logits"], np.float64)
   total = 0.0
   for r in range(2):
@@ -115,7 +115,7 @@ def test_scan_keeps_program_size_independent_of_depth():
     c = tiny_config(depth=depth)
     model = nnx.eval_shape(lambda: build_model(c, nnx.Rngs(0)))  # Shapes suffice for a jaxpr.
     graphdef, state = nnx.split(model)
-    fn = lambda st: loss_fn(nnx.merge(graphdef, st), b, c)[0]
+    fn = lambda st: loss_fn(nnx.merge(graphdef, st), b, c.model)[0]
     return len(jax.make_jaxpr(fn)(state).jaxpr.eqns)
 
   assert n_eqns(2) == n_eqns(6)
@@ -135,8 +135,8 @@ def test_sparse_ffn_losses_and_routing_counts(ffn, every):
   c.model.moe.update(dict(experts=4, top_k=2, every=every))
   b = make_batch()
   model = build_model(c, nnx.Rngs(0))
-  (loss, m), grads = nnx.jit(nnx.value_and_grad(lambda mod: loss_fn(mod, b, c), has_aux=True))(
-      model)
+  grad_fn = nnx.value_and_grad(lambda mod: loss_fn(mod, b, c.model), has_aux=True)
+  (loss, m), grads = nnx.jit(grad_fn)(model)
   if ffn == "modality":
     assert "route_counts" not in m and float(m["moe_lb_loss"]) == 0.0
     np.testing.assert_allclose(float(loss), float(m["loss"]), rtol=1e-6)
@@ -161,8 +161,8 @@ def test_every_remat_policy_gives_the_same_loss_and_gradients(ffn):
   for remat in REMAT_POLICIES if ffn == "dense" else ("none", "full"):  # MoE: compile time.
     c = tiny_config(remat=remat, ffn=ffn)
     model = build_model(c, nnx.Rngs(0))
-    (loss, _), grads = nnx.jit(nnx.value_and_grad(lambda mod: loss_fn(mod, b, c), has_aux=True))(
-        model)
+    grad_fn = nnx.value_and_grad(lambda mod, c=c: loss_fn(mod, b, c.model), has_aux=True)
+    (loss, _), grads = nnx.jit(grad_fn)(model)
     results.append((float(loss), jax.tree.leaves(grads)))
   for loss, grads in results[1:]:
     assert loss == pytest.approx(results[0][0], rel=1e-6)
@@ -193,7 +193,7 @@ def test_pallas_attention_gives_the_xla_loss_and_gradients(fusion):
   for impl in ("xla", "pallas"):
     c = tiny_config(fusion=fusion, image_loss="next_patch", attention_impl=impl)
     model = build_model(c, nnx.Rngs(0))
-    grad_fn = nnx.jit(nnx.value_and_grad(lambda mod, c=c: loss_fn(mod, b, c), has_aux=True))
+    grad_fn = nnx.jit(nnx.value_and_grad(lambda mod, c=c: loss_fn(mod, b, c.model), has_aux=True))
     (loss, _), grads = grad_fn(model)
     results.append((float(loss), nnx.state(model, nnx.Param), grads))
   (loss_x, params_x, grads_x), (loss_p, params_p, grads_p) = results
@@ -208,12 +208,12 @@ def test_pallas_attention_under_a_mesh_runs_per_device_rows():
   b = make_batch(b=8)
   c = tiny_config(fusion="early", image_loss="next_patch", attention_impl="pallas")
   model = build_model(c, nnx.Rngs(0))
-  grad_fn = nnx.jit(nnx.value_and_grad(lambda mod: loss_fn(mod, b, c), has_aux=True))
+  grad_fn = nnx.jit(nnx.value_and_grad(lambda mod: loss_fn(mod, b, c.model), has_aux=True))
   (loss1, _), grads1 = grad_fn(model)
   mesh = jax.make_mesh((8, 1, 1), ("data", "fsdp", "expert"),
                        axis_types=(jax.sharding.AxisType.Auto,) * 3)
   with jax.set_mesh(mesh):
-    jaxpr = jax.make_jaxpr(lambda mod: loss_fn(mod, b, c))(model)
+    jaxpr = jax.make_jaxpr(lambda mod: loss_fn(mod, b, c.model))(model)
     (loss8, _), grads8 = grad_fn(model)
   assert "shard_map" in str(jaxpr)
   np.testing.assert_allclose(float(loss8), float(loss1), rtol=1e-6)

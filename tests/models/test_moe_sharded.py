@@ -97,7 +97,7 @@ def model_loss_and_grads(config):
 
   model = build_model(config, nnx.Rngs(0))
   batch = make_batch(b=8)
-  step = jax.jit(nnx.value_and_grad(lambda mdl, b: loss_fn(mdl, b, config)[0]))
+  step = jax.jit(nnx.value_and_grad(lambda mdl, b: loss_fn(mdl, b, config.model)[0]))
   want = step(model, batch)
   mesh = parallel.make_mesh(config.mesh, config.data.batch_size)
   with jax.set_mesh(mesh):

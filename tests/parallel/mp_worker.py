@@ -26,7 +26,7 @@ def loss_and_grads(cfg, mesh=None):
 
   model = build_model(cfg, nnx.Rngs(0))
   data = make_batch(b=8)
-  step = jax.jit(nnx.value_and_grad(lambda mdl, b: loss_fn(mdl, b, cfg)[0]))
+  step = jax.jit(nnx.value_and_grad(lambda mdl, b: loss_fn(mdl, b, cfg.model)[0]))
   if mesh is None:
     loss, grads = step(model, data)
   else:
