@@ -1,7 +1,7 @@
 """The VQ image objective's codebook: k-means over training patches, kept as non-trainable state.
 
 The codebook is fitted once, when the model is built, on the media patches of `sample_batches`
-(training batches the trainer passes to build_model) with scipy's k-means++ (`kmeans2`); it lives in
+(training batches the trainer passes to the model) with scipy's k-means++ (`kmeans2`); it lives in
 a `Codebook` variable (not an nnx.Param: the optimizer skips it, the checkpoint keeps it). Without
 sample batches (restoring from a checkpoint, or shape-only builds) it starts from random patches and
 the checkpoint overwrites it.
