@@ -5,6 +5,8 @@ import pytest
 
 import launch
 from mmscale import config as config_lib
+from mmscale.data import config as data_config
+from mmscale.data import feeding, sources, tokenizers
 from mmscale.errors import ConfigError, UserError
 from mmscale.laws import fit as fit_lib
 from mmscale.laws import names as law_names
@@ -26,6 +28,10 @@ def _validate_moe(c):
   moe_config.validate(c)
 
 
+def _validate_data(c):
+  data_config.validate(c)
+
+
 def _set(c, key, value):
   *path, leaf = key.split(".")
   for name in path:
@@ -44,6 +50,9 @@ CONFIG_CHOICES = [
     (moe_dispatch.MODES, "model.moe.mode", _validate_moe),
     (moe_routing.ROUTINGS, "model.moe.routing", _validate_moe),
     (moe_kernels.GROUPED_MATMULS, "model.moe.grouped_matmul", _validate_moe),
+    (feeding.MIX_BY, "data.mix_by", _validate_data),
+    (feeding.HOST_SPLITS, "data.host_split", _validate_data),
+    (sources.ON_CORRUPT, "data.on_corrupt", _validate_data),
 ]
 
 
@@ -97,8 +106,7 @@ def test_launchers_registry_is_the_sweep_flag_and_the_modules():
 
 
 def test_data_sources_registry_is_what_the_stream_validator_accepts():
-  from mmscale.data import config as data_config
-  from mmscale.data import procedural, sources
+  from mmscale.data import procedural
   for name in sources.SOURCES:
     c = config_lib.base_config()
     c.data.streams.text.source = name
@@ -135,3 +143,34 @@ def test_model_choices_dispatch_through_their_registries():
   # "auto" is resolved by backend to one of the kernels before anything runs.
   assert moe_kernels.grouped_matmul("auto") in moe_kernels.GROUPED_MATMULS
   assert [k for k, f in moe_kernels.GROUPED_MATMULS.items() if f is None] == ["auto"]
+
+
+def test_tokenizer_names_are_the_registry_and_files_go_by_suffix(tmp_path):
+  c = config_lib.base_config()
+  c.data.tokenizer = "byte"
+  data_config.validate(c)
+  assert tokenizers.get_tokenizer(c).name == "byte"
+  c.data.tokenizer, c.data.data_dir = "bpe", str(tmp_path)  # Named, but not trained yet here.
+  with pytest.raises(ConfigError) as e:
+    data_config.validate(c)
+  assert str(e.value).startswith("config.data.tokenizer='bpe': no BPE tokenizer at ")
+  c.data.tokenizer = str(tmp_path / "lab.model")  # A user's file: accepted by suffix, then read.
+  with pytest.raises(ConfigError) as e:
+    data_config.validate(c)
+  assert str(e.value).endswith("lab.model': no such file; use 'byte', 'bpe', a SentencePiece "
+                               ".model file or a Hugging Face tokenizer.json")
+  c.data.tokenizer = "words"
+  with pytest.raises(ConfigError) as e:
+    data_config.validate(c)
+  assert str(e.value) == ("config.data.tokenizer='words': must be one of 'bpe', 'byte', "
+                          "'PATH.json (tokenizer.json)', 'PATH.model (SentencePiece)'")
+
+
+def test_data_choices_dispatch_through_their_registries():
+  import numpy as np
+  w = np.array([1.0, 3.0])
+  assert list(feeding.MIX_BY["examples"](w, lambda: 1 / 0)) == [1.0, 3.0]  # Lengths never read.
+  assert list(feeding.MIX_BY["tokens"](w, lambda: [2.0, 6.0])) == [0.5, 0.5]
+  # Process 1 of 2, global batch 8, 4 rows each: the same global batch, its second half of rows.
+  assert feeding.HOST_SPLITS["rows"](1, 2, 8, 4) == ((0, 1), 8, slice(4, 8))
+  assert feeding.HOST_SPLITS["examples"](1, 2, 8, 4) == ((1, 2), 4, slice(None))

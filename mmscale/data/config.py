@@ -33,7 +33,7 @@ from etils import epath
 
 from mmscale.contract import MODALITIES
 from mmscale.data import fields as fields_lib
-from mmscale.data import procedural, shards, sources
+from mmscale.data import feeding, procedural, shards, sources, tokenizers
 from mmscale import validation as check
 from mmscale.errors import ConfigError
 
@@ -41,9 +41,6 @@ from mmscale.errors import ConfigError
 PROCEDURAL_MODALITIES = {"caption": ("text", "image"), "interleaved": ("text", "image"),
                          "text": ("text",), "audio": ("text", "audio"), "image": ("image",),
                          "tones": ("audio",)}
-MIX_BY = ("examples", "tokens")
-TOKENIZERS = ("byte", "bpe", "PATH.model (SentencePiece)", "PATH.json (tokenizer.json)")
-ON_CORRUPT = ("skip", "error")
 STREAM_KEYS = ("source", "name", "path", "weight", "size", "eval_size", "fields", "split",
                "eval_split")
 
@@ -201,12 +198,14 @@ def validate(config) -> None:
     check.integer(f"data.{k}", d[k])
   for k in ("num_threads", "prefetch", "cache_examples"):
     check.integer(f"data.{k}", d[k], 0)
-  if d.tokenizer not in ("byte", "bpe") and not str(d.tokenizer).endswith((".model", ".json")):
-    check.one_of("data.tokenizer", d.tokenizer, TOKENIZERS)
+  if d.tokenizer not in tokenizers.TOKENIZERS and not str(d.tokenizer).endswith(
+      tuple(tokenizers.USER_FILES)):
+    check.one_of("data.tokenizer", d.tokenizer, sorted(tokenizers.TOKENIZERS) + [
+        f"PATH{suffix} ({kind})" for suffix, kind in sorted(tokenizers.USER_FILES.items())])
   _validate_augment(d.augment)
-  check.one_of("data.mix_by", d.mix_by, MIX_BY)
-  check.one_of("data.host_split", d.host_split, ("rows", "examples"))
-  check.one_of("data.on_corrupt", d.on_corrupt, ON_CORRUPT)
+  check.choice("data.mix_by", d.mix_by, feeding.MIX_BY)
+  check.choice("data.host_split", d.host_split, feeding.HOST_SPLITS)
+  check.choice("data.on_corrupt", d.on_corrupt, sources.ON_CORRUPT)
   mods = tuple(d.modalities)
   if not mods or "text" not in mods:
     raise ConfigError("data.modalities", mods, "must include 'text'")
@@ -252,5 +251,4 @@ def validate(config) -> None:
     raise ConfigError("data.streams", {n: w for n, w in sorted(weights.items())},
                       "weights must not all be zero")
   if d.tokenizer != "byte":
-    from mmscale.data import tokenizers  # pylint: disable=g-import-not-at-top
     tokenizers.get_tokenizer(config)  # Raises a ConfigError when the file is missing.

@@ -19,7 +19,7 @@ import numpy as np
 
 from mmscale.contract import MODALITIES
 from mmscale.data import config as data_config
-from mmscale.data import length_cache, packing, sources, tokenizers
+from mmscale.data import feeding, length_cache, packing, sources, tokenizers
 from mmscale.errors import UserError
 
 
@@ -117,9 +117,8 @@ def _split(config, process_index, process_count):
   reading scales with the hosts, but the batches differ from a single-process run's.
   """
   rows = _rows(config, process_index, process_count)
-  if config.data.host_split == "rows":
-    return (0, 1), config.data.batch_size, slice(process_index * rows, (process_index + 1) * rows)
-  return (process_index, process_count), rows, slice(None)
+  return feeding.HOST_SPLITS[config.data.host_split](process_index, process_count,
+                                                     config.data.batch_size, rows)
 
 
 def make_train_iterator(config, process_index: int = 0, process_count: int = 1) -> DataIterator:
@@ -148,9 +147,12 @@ def make_train_iterator(config, process_index: int = 0, process_count: int = 1) 
     datasets.append(ds)
     token_sources.append(src)
   w = np.array([weights[n] for n in used])
-  if d.mix_by == "tokens":  # Equal token shares need example rates inversely proportional to length.
+
+  def lengths():  # Cached on disk; read or measured only when data.mix_by needs them.
     key = length_cache.cache_key(d.to_dict(), int(config.seed), used, [len(s) for s in token_sources])
-    w = w / np.array(length_cache.mean_lengths(key, lambda: mean_lengths(datasets, d.estimate_examples)))
+    return length_cache.mean_lengths(key, lambda: mean_lengths(datasets, d.estimate_examples))
+
+  w = feeding.MIX_BY[d.mix_by](w, lengths)
   # Grain scales the smallest proportion to 100 and truncates to int; pre-scale for precision.
   w = (w / w.min() * 10_000).tolist()
   sharded = [ds[start::step] for ds in datasets]

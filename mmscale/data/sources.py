@@ -168,6 +168,20 @@ def make_docs(config, name: str, split: str, image_size: int | None = None):
   return SOURCES[s.source](config, s, f"data.streams.{name}", split, image_size)
 
 
+def _stop_on_corrupt(src, index, e):
+  raise UserError(f"stream {src.name!r}: corrupt record {index} in {src.docs!r}: {e}") from e
+
+
+def _skip_corrupt(src, index, e):
+  if index not in src._warned:  # Once per record, not once per epoch.
+    src._warned.add(index)
+    logging.warning("stream %r: skipping corrupt record %d: %s", src.name, index, e)
+
+
+# data.on_corrupt -> what a counted corrupt record does: stop the run, or be skipped (warned once).
+ON_CORRUPT = {"error": _stop_on_corrupt, "skip": _skip_corrupt}
+
+
 class TokenizedSource:
   """Random access (stream_id, example) with a bounded cache; corrupt records are counted by
   reason and skipped (None, which Grain filters out) or raise a UserError when
@@ -207,11 +221,7 @@ class TokenizedSource:
         with self._lock:
           self.corrupt += 1
           self.skipped[e.reason] = self.skipped.get(e.reason, 0) + 1
-        if self.cfg.on_corrupt == "error":
-          raise UserError(f"stream {self.name!r}: corrupt record {index} in {self.docs!r}: {e}") from e
-        if index not in self._warned:  # Once per record, not once per epoch.
-          self._warned.add(index)
-          logging.warning("stream %r: skipping corrupt record %d: %s", self.name, index, e)
+        ON_CORRUPT[self.cfg.on_corrupt](self, index, e)
         return None
       ex = parts if self.augment else examples.encode(parts, self.tok, self._geometry)
       if self.cache_size:

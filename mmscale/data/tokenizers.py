@@ -70,10 +70,10 @@ _CACHE = {}
 def get_tokenizer(config):
   """The tokenizer named by config.data.tokenizer (cached per file)."""
   d = config.data
-  if d.tokenizer == "byte":
-    return ByteTokenizer()
-  if d.tokenizer != "bpe":  # A user's SentencePiece .model or tokenizer.json.
-    return _user_tokenizer(str(d.tokenizer))
+  return TOKENIZERS.get(d.tokenizer, _user_file_tokenizer)(d)
+
+
+def _bpe_tokenizer(d):
   path = bpe_path(d.data_dir, d.bpe_vocab_size)
   if not path.exists():
     raise ConfigError("data.tokenizer", d.tokenizer,
@@ -83,6 +83,16 @@ def get_tokenizer(config):
   if key not in _CACHE:
     _CACHE[key] = BpeTokenizer(path)
   return _CACHE[key]
+
+
+def _user_file_tokenizer(d):
+  return _user_tokenizer(str(d.tokenizer))
+
+
+# data.tokenizer -> the tokenizer it names, from config.data; any other value is a user's file
+# whose suffix is one of USER_FILES (mmscale/data/user_tokenizers.py reads it).
+TOKENIZERS = {"byte": lambda d: ByteTokenizer(), "bpe": _bpe_tokenizer}
+USER_FILES = {".model": "SentencePiece", ".json": "tokenizer.json"}
 
 
 def model_vocab_size(config) -> int:

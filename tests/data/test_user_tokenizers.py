@@ -93,7 +93,7 @@ def test_bad_tokenizer_files_are_one_line_config_errors(tmp_path):
     data_config.validate(make_config(tokenizer=str(bad)))
   assert str(e.value).startswith(f"config.data.tokenizer='{bad}': cannot be loaded: ")
   assert "\n" not in str(e.value)
-  with pytest.raises(ConfigError, match="config.data.tokenizer='words': must be one of 'byte', 'bpe'"):
+  with pytest.raises(ConfigError, match="config.data.tokenizer='words': must be one of 'bpe', 'byte'"):
     data_config.validate(make_config(tokenizer="words"))
 
 
