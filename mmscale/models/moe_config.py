@@ -15,8 +15,8 @@ def defaults() -> ml_collections.ConfigDict:
   c.mode = "dropless"  # dropless: grouped matmul, nothing dropped | capacity: fixed expert buffers.
   c.capacity_factor = 1.25  # capacity: slots per expert and sequence = ceil(cf * L * top_k / E).
   # Dropless grouped matmul. ragged_dot: jax.lax.ragged_dot (real grouped kernels on GPU/TPU, but
-  # XLA:CPU computes every row with every expert, E x the FLOPs) | blocks: tokens padded per expert
-  # to blocks of block_size rows, a scan runs each block with its expert's weights (MegaBlocks)
+  # XLA:CPU computes every row with every expert, E x the FLOPs) | blocks: a loop over the experts
+  # runs each one's sorted rows in blocks of block_size rows (the last in blocks of block_size / 8)
   # | auto: blocks on CPU, ragged_dot elsewhere. Same values and gradients either way.
   c.grouped_matmul = "auto"
   c.block_size = 0  # blocks: rows per block; 0 = a power of two in [16, 128] from tokens / experts.
