@@ -3,7 +3,7 @@
 MoEFeedForward: E SwiGLU experts, a softmax router, top-k token choice (top-k weights renormalised
 when k > 1, Switch-style raw probability when k = 1 so the router gets a gradient). Two modes:
   dropless  tokens sorted by expert and run as one grouped matmul: jax.lax.ragged_dot, or on CPU
-            (model.moe.grouped_matmul) a MegaBlocks-style block-sparse scan, since XLA:CPU's
+            (model.moe.grouped_matmul) a loop over each expert's rows in blocks, since XLA:CPU's
             ragged_dot multiplies every row by every expert;
   capacity  each expert takes at most ceil(cf * L * k / E) assignments per sequence (priority: first
             choices, then position), the rest dropped and counted. Per sequence, so what is dropped
