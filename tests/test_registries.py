@@ -10,7 +10,7 @@ from mmscale.data import feeding, sources, tokenizers
 from mmscale.errors import ConfigError, UserError
 from mmscale.laws import fit as fit_lib
 from mmscale.laws import names as law_names
-from mmscale.models import attention, blocks
+from mmscale.models import attention, blocks, fusion
 from mmscale.models import config as model_config
 from mmscale.models import loss, moe_config, moe_dispatch, moe_kernels, moe_routing
 from mmscale.train import schedule
@@ -47,6 +47,7 @@ CONFIG_CHOICES = [
     (blocks.FFNS, "model.ffn", _validate_model),
     (blocks.REMAT_POLICIES, "model.remat", _validate_model),
     (attention.ATTENTION_IMPLS, "model.attention_impl", _validate_model),
+    (fusion.FUSIONS, "model.fusion", _validate_model),
     (moe_dispatch.MODES, "model.moe.mode", _validate_moe),
     (moe_routing.ROUTINGS, "model.moe.routing", _validate_moe),
     (moe_kernels.GROUPED_MATMULS, "model.moe.grouped_matmul", _validate_moe),
@@ -137,6 +138,8 @@ def test_model_choices_dispatch_through_their_registries():
   assert dense.shape == (1, 1, 4, 4) and bool(dense[0, 0, 1, 2])  # Bidirectional in the image.
   assert all(attention.ATTENTION_IMPLS[k] is attention.ATTENTION_IMPLS[""] for k in ("xla", "cudnn"))
   assert isinstance(attention.make_mask(seg, blk, "decoder", "pallas"), attention.Intervals)
+  # Fusion modules live where checkpoints and the optimizer's "encoder" group look for them.
+  assert {k: f.attr for k, f in fusion.FUSIONS.items()} == {"early": "media_in", "late": "encoders"}
   assert moe_routing.ROUTINGS["agnostic"](2, 8) is None
   assert moe_routing.ROUTINGS["aware"](2, 8) == (0, 0, 0, 0, 1, 1, 1, 1)
   assert all(callable(f) for f in moe_dispatch.MODES.values())

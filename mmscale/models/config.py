@@ -17,10 +17,8 @@ from mmscale.contract import MEDIA_MODALITIES as MEDIA
 from mmscale.contract import MODALITIES
 from mmscale import validation as check
 from mmscale.errors import ConfigError
-from mmscale.models import attention, blocks, loss, moe_config
+from mmscale.models import attention, blocks, fusion, loss, moe_config
 from mmscale.models.layers import ffn_hidden
-
-FUSIONS = ("early", "late")
 
 
 def _moe_defaults() -> ml_collections.ConfigDict:
@@ -161,7 +159,7 @@ def validate(config) -> None:
   check.boolean("model.qk_norm", m.qk_norm)
   check.number("model.norm_eps", m.norm_eps)
   check.number("model.init_scale", m.init_scale)
-  check.one_of("model.fusion", m.fusion, FUSIONS)
+  check.choice("model.fusion", m.fusion, fusion.FUSIONS)
   check.choice("model.ffn", m.ffn, blocks.FFNS)
   mods = m.modalities
   if isinstance(mods, str) or not isinstance(mods, (tuple, list)):

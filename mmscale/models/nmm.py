@@ -21,30 +21,11 @@ from flax import nnx
 
 from mmscale.models import attention, blocks, layers, vq
 from mmscale.models import config as model_config
+from mmscale.models.fusion import FUSIONS
 
 
 def modality_id(name: str) -> int:
   return model_config.MODALITIES.index(name)
-
-
-class Encoder(nnx.Module):
-  """ViT-style encoder of one media modality: patch projection, dense blocks, norm, connector."""
-
-  def __init__(self, model, dims, *, rngs, dtype):
-    tower, scale = dims.encoder, float(model.init_scale)
-    self.attention_impl = model.attention_impl
-    self.patch_in = layers.Dense((dims.patch_dim,), (tower.width,), ("patch", "embed"),
-                                 rngs=rngs, scale=scale, dtype=dtype)
-    self.stack = blocks.Stack(model, tower, "dense", rngs=rngs, dtype=dtype, remat=model.remat)
-    self.norm = layers.RMSNorm(tower.width, eps=model.norm_eps, dtype=dtype)
-    self.connector = layers.Dense((tower.width,), (dims.decoder.width,), (None, "embed"),
-                                  rngs=rngs, scale=scale, dtype=dtype)
-
-  def __call__(self, patches, positions, segment_ids, block_ids):
-    mask = attention.make_mask(segment_ids, block_ids, "encoder", self.attention_impl)
-    valid = block_ids > 0
-    x, _ = self.stack(self.patch_in(patches), positions, mask, jnp.zeros_like(block_ids), valid)
-    return self.connector(self.norm(x))
 
 
 class NMM(nnx.Module):
@@ -60,14 +41,12 @@ class NMM(nnx.Module):
     scale = float(m.init_scale)
     kw = dict(rngs=rngs, scale=scale, dtype=dtype)
     self.embed = layers.Embed(d.vocab_size, dec.width, **kw)
-    # Early fusion: one linear patch projection per media modality (decoder params); late
-    # fusion: one encoder per media modality (the "encoder" param group, vision_params).
-    if d.fusion == "early":
-      self.media_in = nnx.Dict({mod: layers.Dense((d.patch_dim,), (dec.width,), ("patch", "embed"),
-                                                  **kw) for mod in d.modalities})
-    else:
-      self.encoders = nnx.Dict({mod: Encoder(m, d, rngs=rngs, dtype=dtype)
-                                for mod in d.modalities})
+    # Early fusion: one linear patch projection per media modality (decoder params), as
+    # self.media_in; late fusion: one encoder per media modality (the "encoder" param group,
+    # vision_params), as self.encoders (mmscale/models/fusion.py).
+    fusion = FUSIONS[d.fusion]
+    setattr(self, fusion.attr, nnx.Dict({mod: fusion.build(m, d, rngs=rngs, dtype=dtype)
+                                         for mod in d.modalities}))
     group = int(m.moe.every) if d.ffn == "moe" else 1
     self.decoder = blocks.Stack(m, dec, d.ffn, rngs=rngs, dtype=dtype, group=group,
                                 remat=m.remat)
@@ -90,12 +69,11 @@ class NMM(nnx.Module):
     tokens, modality = batch["tokens"], batch["modality"]
     seg, pos, blk = batch["segment_ids"], batch["positions"], batch["block_ids"]
     x = self.embed(tokens)
+    fusion = FUSIONS[d.fusion]
+    media = getattr(self, fusion.attr)
     for mod in d.modalities:
       here = (modality == modality_id(mod))[..., None]
-      if d.fusion == "early":
-        h = self.media_in[mod](batch["patches"])
-      else:
-        h = self.encoders[mod](batch["patches"], pos, seg, jnp.where(here[..., 0], blk, 0))
+      h = fusion.apply(media[mod], batch["patches"], pos, seg, jnp.where(here[..., 0], blk, 0))
       x = jnp.where(here, h.astype(x.dtype), x)
     mask = attention.make_mask(seg, blk, "decoder", self.attention_impl)
     x, aux = self.decoder(x, pos, mask, modality, seg > 0)
