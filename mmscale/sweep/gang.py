@@ -16,6 +16,7 @@ import threading
 
 from absl import logging
 
+from mmscale import contract
 from mmscale.sweep import registry
 from mmscale.sweep import runner
 from mmscale.sweep import worker as worker_lib
@@ -84,7 +85,7 @@ class Follower:
             stdout=log, stderr=subprocess.STDOUT, env=self.env,
             preexec_fn=worker_lib._die_with_parent)
         rc = self._child.wait()
-      if rc == runner.EXIT_PREEMPTED:
+      if rc == contract.EXIT_PREEMPTED:
         self._stop.set()
       seq += 1
     return worker_lib.EXIT_STOPPED
