@@ -25,10 +25,11 @@ from absl import logging
 from etils import epath
 from orbax.checkpoint import checkpoint_managers as cm
 
+from mmscale.contract import CHECKPOINTS_DIR
 from mmscale.errors import UserError
 from mmscale.train.records import write_json_atomic
 
-ASIDE = "checkpoints.unreadable"  # Sibling of checkpoints/: Orbax never lists what is in there.
+ASIDE = CHECKPOINTS_DIR + ".unreadable"  # A sibling of checkpoints/: Orbax never lists it.
 
 
 class SaveError(UserError):
