@@ -152,9 +152,18 @@ def interaction(table, mi, mj, law_i, law_j, loss_col="loss", others=()) -> dict
          "objective": res["objective"], "grad_norm": res["grad_norm"], "n_points": res["n_points"],
          "synergy": bool(res["C"] > 0), "law_i": _coeffs(law_i), "law_j": _coeffs(law_j)}
   shares = Dj / (Di + Dj)
-  out["shares"] = sorted({round(float(x), 1) for x in shares})  # Realised: a mixture's runs differ by ~0.01.
+  out["shares"] = share_groups(shares)
   out["diagnostics"] = interaction_diagnostics(out, N, Di + Dj, shares, law_i, law_j)
   return out
+
+
+def share_groups(shares, gap=0.15) -> list[float]:
+  """The distinct mixtures among realised shares of modality j: a mixture's runs realise shares a few
+  points apart (documents longer than a sequence, packing), so shares closer than `gap` are one
+  mixture; -> the mean share of each, ascending."""
+  x = np.sort(np.asarray(shares, float))
+  cuts = np.flatnonzero(np.diff(x) > gap) + 1
+  return [round(float(g.mean()), 3) for g in np.split(x, cuts)]
 
 
 # Five parameters: C, A, alpha trade off over the model sizes and B, beta over the token totals, so
@@ -165,7 +174,7 @@ MIN_INTERACTION_SIZES, MIN_INTERACTION_TOKENS, MIN_SHARES = 4, 4, 2
 def interaction_diagnostics(out, N, D, shares, law_i, law_j) -> dict:
   """What the bimodal runs can and cannot pin, in check_fit's format (diagnostics.verdict_lines)."""
   sizes, tokens = np.unique(N).size, np.unique(np.round(D, -1)).size
-  n_shares = np.unique(np.round(shares, 1)).size
+  n_shares = len(share_groups(shares))
   short = [f"{k} {what} (need >= {need})" for k, what, need in (
       (sizes, "model sizes", MIN_INTERACTION_SIZES), (tokens, "token totals", MIN_INTERACTION_TOKENS),
       (n_shares, "image shares", MIN_SHARES)) if k < need]
