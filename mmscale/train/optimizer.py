@@ -15,7 +15,6 @@ import jax
 import optax
 
 
-
 def _decay_mask(params):
   return jax.tree.map(lambda p: getattr(p, "ndim", 0) >= 2, params)
 

@@ -89,7 +89,7 @@ class Trainer:
 
   def lr(self, step: int) -> float:
     """The learning rate the optimizer used for `step` (1-based: the update that produced it)."""
-    return float(self._lrs[step - 1])
+    return float(self.lr_input(step))
 
   def lr_input(self, step: int) -> np.float32:
     """The train step's `lr` argument for the update that produces `step` (1-based)."""
