@@ -20,10 +20,13 @@ FLOPs per token (forward + backward = 3 x forward, 2 FLOPs per multiply-add):
 Training FLOPs: early fusion C = 6 * N * D (D = all non-pad tokens); late fusion
 C = 6 * (N_v * D_v + N * D) (Shukor et al. 2025) with N the decoder's active params, N_v the
 modality's encoder params and D_v its tokens (summed over media modalities).
+Which of the two a fusion kind is, its entry in mmscale/models/fusion.py FUSIONS says
+(`Fusion.encoder`), so a new kind is counted without an edit here.
 """
 
 from mmscale import stages
 from mmscale.models import config as model_config
+from mmscale.models import fusion as fusion_lib
 
 
 def tower_block_params(t, ffn_params: int) -> int:
@@ -90,8 +93,11 @@ def _param_counts(model, dims) -> dict:
     heads = n_media * t.width * dims.patch_dim
   elif dims.image_loss == "vq":
     heads = n_media * t.width * dims.codebook_size
-  vision = n_media * encoder_params(dims) if dims.fusion == "late" else 0
-  media_in = n_media * dims.patch_dim * t.width if dims.fusion == "early" else 0
+  # Media enter through an encoder tower per modality (vision params) or a linear projection
+  # into the decoder (decoder params).
+  encoded = fusion_lib.has_encoder(dims.fusion)
+  vision = n_media * encoder_params(dims) if encoded else 0
+  media_in = 0 if encoded else n_media * dims.patch_dim * t.width
   decoder = embedding + media_in + blocks_wo_ffn + t.width + heads  # + the final norm
   total = decoder + ffn_total + vision
   return {
@@ -106,7 +112,8 @@ def _param_counts(model, dims) -> dict:
 
 
 def flops_per_token(config) -> dict:
-  """Training FLOPs per decoder token (see module docstring); late fusion excludes the encoders."""
+  """Training FLOPs per decoder token (see module docstring); encoders are counted apart, per
+  media token ("6N_v")."""
   return _flops_per_token(*_model(config))
 
 
@@ -115,7 +122,7 @@ def _flops_per_token(model, dims) -> dict:
   t = dims.decoder
   attn = 12 * t.depth * dims.seq_len * t.attn_dim
   out = {"6N": 6.0 * n, "6N+attn": 6.0 * n + attn, "N": float(n)}
-  if dims.fusion == "late":
+  if fusion_lib.has_encoder(dims.fusion):
     e = dims.encoder
     n_v = encoder_params(dims)
     out["6N_v"] = 6.0 * n_v  # Per media token, per modality's encoder.
@@ -130,7 +137,7 @@ def training_flops(config, tokens, tokens_by_modality=None, convention="6N") -> 
   model, dims = _model(config)
   per = _flops_per_token(model, dims)
   flops = per[convention] * float(tokens)
-  if dims.fusion == "early":
+  if not fusion_lib.has_encoder(dims.fusion):
     return flops, "C=6ND" if convention == "6N" else "C=(6N+12LTd_attn)D"
   tokens_by_modality = tokens_by_modality or {}
   d_v = sum(float(tokens_by_modality.get(m, 0)) for m in dims.modalities)

@@ -124,7 +124,7 @@ def dims(model, inputs: ModelInputs) -> Dims:
   dec = Tower(m.width, m.depth, m.heads, m.head_dim or m.width // m.heads,
               ffn_hidden(m.width, m.ffn_hidden, m.ffn_multiple), bool(m.qk_norm))
   enc = None
-  if m.fusion == "late":
+  if fusion.has_encoder(m.fusion):  # The encoder tower's shape (mmscale/models/fusion.py).
     e = m.encoder
     enc = Tower(e.width, e.depth, e.heads, e.head_dim or e.width // e.heads,
                 ffn_hidden(e.width, e.ffn_hidden, m.ffn_multiple), bool(m.qk_norm))

@@ -4,9 +4,10 @@ early: one linear projection per modality into the decoder's width (decoder para
 late: one ViT-style encoder per modality (bidirectional within each media block) and a linear
 connector; its parameters are the "encoder" group (vision_params, the encoder's learning rate).
 
-FUSIONS is the registry config.model's validator reads and NMM builds from. Each entry names the
-NMM attribute its modules live under, so parameter paths ("media_in", "encoders") stay those of
-existing checkpoints and of the optimizer's "encoder" group.
+FUSIONS is the registry config.model's validator reads, NMM builds from and the accounting
+(mmscale/flops.py, the optimizer's parameter groups) asks: a new fusion kind is one entry. Each
+entry names the NMM attribute its modules live under, so parameter paths ("media_in", "encoders")
+stay those of existing checkpoints and of the optimizer's "encoder" group.
 """
 
 from typing import Callable, NamedTuple
@@ -47,9 +48,25 @@ class Fusion(NamedTuple):
   build: Callable  # (model, dims, *, rngs, dtype) -> one modality's module.
   # (module, patches, positions, segment_ids, block_ids of this modality) -> [B, L, width].
   apply: Callable
+  # True: each media modality has its own encoder tower of config.model.encoder's shape (patch
+  # projection, blocks, norm, connector), counted as vision_params, trained as the optimizer's
+  # "encoder" group, and its FLOPs counted per media token, C = 6(N_v*D_v + N*D). False: a linear
+  # patch projection into the decoder's width, counted with the decoder's parameters, C = 6ND.
+  encoder: bool
 
 
 FUSIONS = {
-    "early": Fusion("media_in", _projection, lambda f, patches, *_: f(patches)),
-    "late": Fusion("encoders", Encoder, lambda f, patches, pos, seg, blk: f(patches, pos, seg, blk)),
+    "early": Fusion("media_in", _projection, lambda f, patches, *_: f(patches), encoder=False),
+    "late": Fusion("encoders", Encoder, lambda f, patches, pos, seg, blk: f(patches, pos, seg, blk),
+                   encoder=True),
 }
+
+
+def has_encoder(name: str) -> bool:
+  """Whether config.model.fusion=`name` runs media through encoder towers (see Fusion.encoder)."""
+  return FUSIONS[name].encoder
+
+
+def encoder_attrs() -> frozenset:
+  """The NMM attributes whose parameters form the optimizer's "encoder" group."""
+  return frozenset(f.attr for f in FUSIONS.values() if f.encoder)
