@@ -7,6 +7,8 @@ Both share the same special ids (below) so the packer and the model never depend
 an example they give the text's raw byte count, the denominator of bits per raw byte.
 """
 
+from typing import Callable, NamedTuple
+
 import numpy as np
 from etils import epath
 
@@ -85,27 +87,38 @@ def _bpe_tokenizer(d):
   return _CACHE[key]
 
 
-def _user_file_tokenizer(d):
+class Kind(NamedTuple):
+  """One kind of tokenizer: calling it with config.data gives the tokenizer."""
+  load: Callable  # config.data -> the tokenizer (may read prepared data: the trained BPE).
+  # config.data -> the vocabulary a model needs, without reading prepared data (`mmscale sweep
+  # --dry-run` and the FLOPs count run before any data is prepared).
+  vocab_size: Callable
+
+  def __call__(self, d):
+    return self.load(d)
+
+
+def _load_user_file(d):
   return _user_tokenizer(str(d.tokenizer))
 
 
-# data.tokenizer -> the tokenizer it names, from config.data; any other value is a user's file
-# whose suffix is one of USER_FILES (mmscale/data/user_tokenizers.py reads it).
-TOKENIZERS = {"byte": lambda d: ByteTokenizer(), "bpe": _bpe_tokenizer}
+# data.tokenizer -> its Kind; any other value is a user's file whose suffix is one of USER_FILES
+# (mmscale/data/user_tokenizers.py reads it). Vocabulary sizes: the byte tokenizer's is fixed; the
+# built-in BPE is trained to at most data.bpe_vocab_size ids (a smaller trained vocabulary leaves
+# rows unused, never an id out of range); a user's file is read, since it exists before any data.
+TOKENIZERS = {
+    "byte": Kind(lambda d: ByteTokenizer(), lambda d: ByteTokenizer.vocab_size),
+    "bpe": Kind(_bpe_tokenizer, lambda d: int(d.bpe_vocab_size)),
+}
+_user_file_tokenizer = Kind(_load_user_file, lambda d: _load_user_file(d).vocab_size)
 USER_FILES = {".model": "SentencePiece", ".json": "tokenizer.json"}
 
 
 def model_vocab_size(config) -> int:
-  """The vocabulary a model needs for config.data's tokenizer, without reading prepared data: the
-  byte tokenizer's is fixed and the built-in BPE is trained to at most data.bpe_vocab_size ids
-  (a smaller trained vocabulary leaves rows unused, never an id out of range); a user's tokenizer
-  file is read, since it exists before any data is prepared."""
+  """The vocabulary a model needs for config.data's tokenizer, without reading prepared data
+  (each Kind's vocab_size)."""
   d = config.data
-  if d.tokenizer == "byte":
-    return ByteTokenizer.vocab_size
-  if d.tokenizer == "bpe":
-    return int(d.bpe_vocab_size)
-  return int(get_tokenizer(config).vocab_size)
+  return int(TOKENIZERS.get(d.tokenizer, _user_file_tokenizer).vocab_size(d))
 
 
 def _user_tokenizer(path: str):

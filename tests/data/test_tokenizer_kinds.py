@@ -1,0 +1,60 @@
+"""A tokenizer kind is one entry of mmscale/data/tokenizers.py TOKENIZERS: it says how to load the
+tokenizer and the vocabulary a model needs without reading prepared data."""
+
+import ast
+import os
+
+import pytest
+
+from mmscale import config as config_lib
+from mmscale.data import bpe, tokenizers
+from mmscale.data import config as data_config
+from tests.data.conftest import make_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_vocab_sizes_need_no_prepared_data(tmp_path):
+  missing = tmp_path / "never_prepared"
+  assert tokenizers.model_vocab_size(make_config(tokenizer="byte")) == 8 + 256
+  c = make_config(tokenizer="bpe", bpe_vocab_size=777, data_dir=str(missing))
+  assert tokenizers.model_vocab_size(c) == 777 and not missing.exists()
+  with pytest.raises(Exception, match="no BPE tokenizer at"):  # Loading it does need the data.
+    tokenizers.get_tokenizer(c)
+
+
+def test_a_users_file_is_read_for_its_vocab_size(tmp_path):
+  texts = ["a small corpus of words, words and more words"] * 50
+  path = bpe.train_bpe(texts, 300, tmp_path / "tok.json")
+  c = make_config(tokenizer=str(path))
+  assert tokenizers.model_vocab_size(c) == tokenizers.get_tokenizer(c).vocab_size > 8 + 256
+
+
+def test_a_new_kind_is_one_registry_entry(monkeypatch):
+  class Words:
+    name = "words"
+    vocab_size = 8 + 5000
+
+  def load(d):
+    raise AssertionError("the vocabulary size must not load the tokenizer")
+
+  monkeypatch.setitem(tokenizers.TOKENIZERS, "words", tokenizers.Kind(load, lambda d: 8 + 5000))
+  c = make_config(tokenizer="words")
+  assert tokenizers.model_vocab_size(c) == 5008
+  c.model = {"vocab_size": 0}  # 0: the model's vocabulary is the tokenizer's.
+  assert config_lib.vocab_size(c) == 5008
+  monkeypatch.setitem(tokenizers.TOKENIZERS, "words",
+                      tokenizers.Kind(lambda d: Words(), lambda d: Words.vocab_size))
+  assert tokenizers.get_tokenizer(c).name == "words"
+  del c.model
+  data_config.validate(c)  # An allowed name: the registry's keys are the allowed values.
+
+
+def test_no_module_compares_tokenizer_names():
+  """mmscale/data/tokenizers.py decides by its registry, not by `tokenizer == "byte"`."""
+  path = os.path.join(REPO, "mmscale", "data", "tokenizers.py")
+  found = [node.lineno for node in ast.walk(ast.parse(open(path, encoding="utf-8").read()))
+           if isinstance(node, ast.Compare) and any(
+               isinstance(x, ast.Constant) and x.value in tokenizers.TOKENIZERS
+               for x in [node.left, *node.comparators])]
+  assert not found, f"mmscale/data/tokenizers.py compares tokenizer names at lines {found}"
