@@ -22,13 +22,22 @@ EXIT_USER_ERROR = 2  # Bad input: one line on stderr, nothing written.
 EXIT_DIVERGED = 3  # A non-finite loss or gradient norm stopped the run; retrying will not help.
 EXIT_PREEMPTED = 143  # 128 + SIGTERM: saved and stopped on a signal; a scheduler requeues it.
 
-# A run's summary.json "status" as the trainer writes it (the registry derives "running", "pending",
-# "blocked" and "extended" on top of these).
+# A run's summary.json "status" as the trainer writes it.
 DONE, FAILED, DIVERGED, PREEMPTED = "done", "failed", "diverged", "preempted"
 STATUS_OF_EXIT = {EXIT_DONE: DONE, EXIT_FAILED: FAILED, EXIT_DIVERGED: DIVERGED,
                   EXIT_PREEMPTED: PREEMPTED}
 EXIT_OF_STATUS = {status: code for code, status in STATUS_OF_EXIT.items()}
 FINISHED = (DONE, DIVERGED)  # Never run again: a diverged run would diverge again the same way.
+
+# What a sweep's registry (mmscale/sweep/registry.py status) derives on top of those, from claims,
+# the run's spec and its trunk; `mmscale status`, the workers and the launchers read them.
+RUNNING = "running"  # A live claim holds it (a worker is training it now).
+PENDING = "pending"  # Not started, or stopped without a status: a worker will start or resume it.
+BLOCKED = "blocked"  # A branch whose trunk diverged before the branch's checkpoint: it never can run.
+# Written into summary.json by the registry (not the trainer) when a finished run's spec grew
+# (more steps): it is no longer finished, and its summary still holds the old end.
+EXTENDED = "extended"
+SWEEP_STATUSES = (RUNNING, PENDING, BLOCKED, EXTENDED)
 
 # -- data -----------------------------------------------------------------------------------------
 MODALITIES = ("text", "image", "audio")  # Position kinds of a packed sequence, in id order.

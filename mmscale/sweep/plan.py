@@ -3,6 +3,7 @@
 import hashlib
 import os
 
+from mmscale import contract
 from mmscale.sweep import registry
 
 
@@ -48,9 +49,9 @@ def reused(root: str, specs) -> float:
     if not root or not os.path.isdir(registry.run_dir(root, s.run_id)):
       continue
     summary = registry.summary(root, s.run_id) or {}
-    if summary.get("status") == "done":  # A trunk to extend still has its old length on disk.
+    if summary.get("status") == contract.DONE:  # A trunk to extend still has its old length on disk.
       total += min(registry.read_spec(root, s.run_id).own_flops, s.own_flops)
-    elif summary.get("status") == "extended":  # Its spec has grown; the summary has the old end.
+    elif summary.get("status") == contract.EXTENDED:  # Its spec has grown; the summary has the old end.
       total += s.own_flops * min(1.0, int(summary.get("step", 0)) / s.steps)
   return total
 

@@ -199,7 +199,7 @@ def _extend(root: str, spec: RunSpec) -> str:
             f"is done to extend it to {spec.steps}")
   s = summary(root, spec.run_id)
   if s and s.get("status") == contract.DONE:  # Finished at the old length: it has more to do now.
-    write_json_atomic(os.path.join(d, contract.SUMMARY_FILE), {**s, "status": "extended"})
+    write_json_atomic(os.path.join(d, contract.SUMMARY_FILE), {**s, "status": contract.EXTENDED})
   write_json_atomic(os.path.join(d, RUN_FILE), spec.to_json())
   return (f"trunk {spec.run_id}: extended from {old['steps']} to {spec.steps} steps; it continues "
           "from its last checkpoint")
@@ -234,7 +234,7 @@ def status(root: str, run_id: str, stale_after: float | None = None) -> str:
     return s["status"]
   if claims.is_held(run_dir(root, run_id), claims.STALE_AFTER_S if stale_after is None
                     else stale_after):
-    return "running"
+    return contract.RUNNING
   if (s.get("status") == contract.FAILED
       or os.path.exists(os.path.join(run_dir(root, run_id), ERROR_FILE))):
     return contract.FAILED
@@ -242,10 +242,10 @@ def status(root: str, run_id: str, stale_after: float | None = None) -> str:
   trunk = spec.get("depends_on")
   if (trunk and (summary(root, trunk) or {}).get("status") == contract.DIVERGED
       and not checkpoint_ready(root, trunk, int(spec.get("depends_step", 0)))):
-    return "blocked"
+    return contract.BLOCKED
   if s.get("status") == contract.PREEMPTED:
     return contract.PREEMPTED
-  return "pending"
+  return contract.PENDING
 
 
 def checkpoint_ready(root: str, run_id: str, step: int) -> bool:

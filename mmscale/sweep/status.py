@@ -16,9 +16,10 @@ from mmscale.sweep import registry
 
 # Shown first and always (with 0), in this order; any other status (preempted, blocked, one added
 # later) follows with its count.
-MAIN_STATUSES = (contract.DONE, "running", "pending", contract.FAILED, contract.DIVERGED)
+MAIN_STATUSES = (contract.DONE, contract.RUNNING, contract.PENDING, contract.FAILED,
+                 contract.DIVERGED)
 # Compute still to do; failed runs wait on a retry.
-UNFINISHED = ("running", "pending", contract.PREEMPTED)
+UNFINISHED = (contract.RUNNING, contract.PENDING, contract.PREEMPTED)
 
 
 def _tail(path: str, limit: int = 65536) -> list[dict]:
@@ -81,9 +82,9 @@ def run_status(root: str, run_id: str) -> dict:
   # This run's own share of the work: a branch starts at its trunk's step.
   start = int(spec.depends_step) if spec.kind == "branch" else 0
   step = int(summary.get("step", 0)) if status in contract.FINISHED else live["step"]
-  if status == "running":  # A branch that has not logged yet is at its trunk's step.
+  if status == contract.RUNNING:  # A branch that has not logged yet is at its trunk's step.
     step = max(step, start)
-  held = claims.holder(d) if status == "running" else None
+  held = claims.holder(d) if status == contract.RUNNING else None
   own = min(1.0, max(0.0, (step - start) / (spec.steps - start))) if spec.steps > start else 1.0
   if status == contract.DONE:
     own = 1.0
@@ -92,14 +93,14 @@ def run_status(root: str, run_id: str) -> dict:
     # Nothing logged since this attempt started (it is compiling): the rates on disk are the
     # previous attempt's, before its preemption.
     live["steps_per_s"] = live["tokens_per_s"] = None
-  rate = live["steps_per_s"] if status == "running" else None
+  rate = live["steps_per_s"] if status == contract.RUNNING else None
   eta = (spec.steps - step) / rate if rate else None
   flops_rate = rate * spec.own_flops / (spec.steps - start) if rate and spec.steps > start else None
   return {"run_id": run_id, "kind": spec.kind, "status": status, "step": step,
           "steps": spec.steps, "progress": step / spec.steps if spec.steps else 0.0,
           "params": spec.params, "tokens": spec.tokens, "flops": spec.flops,
           "own_flops": spec.own_flops, "own_progress": own, "loss": live["loss"],
-          "tokens_per_s": live["tokens_per_s"] if status == "running" else None,
+          "tokens_per_s": live["tokens_per_s"] if status == contract.RUNNING else None,
           "flops_per_s": flops_rate, "eta_s": eta,
           "worker": f"{held.get('host')}:{held.get('pid')}" if held else "", "tags": spec.tags,
           "reason": summary.get("reason", "") if status == contract.DIVERGED else ""}
@@ -117,7 +118,7 @@ def totals(rows: list[dict], flops_per_s: float | None = None) -> dict:
   counts = {s: 0 for s in MAIN_STATUSES}
   for r in rows:
     counts[r["status"]] = counts.get(r["status"], 0) + 1
-  running = [r for r in rows if r["status"] == "running"]
+  running = [r for r in rows if r["status"] == contract.RUNNING]
   rates = [r["tokens_per_s"] for r in running if r["tokens_per_s"] is not None]
   remaining = sum(r["own_flops"] * (1 - r["own_progress"]) for r in rows
                   if r["status"] in UNFINISHED)
@@ -152,14 +153,14 @@ def format_running(r: dict) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-  header = f"{'run_id':<44} {'kind':<6} {'status':<9} {'step':>13} {'done':>5} {'loss':>8} " \
+  header = f"{'run_id':<44} {'kind':<6} {'status':<9} {'step':>13}  done {'loss':>8} " \
            f"{'tok/s':>9} {'ETA':>7} {'params':>9} {'flops':>9}  worker"
   lines = [header]
   for r in rows:
     lines.append(f"{r['run_id']:<44} {r['kind']:<6} {r['status']:<9} "
                  f"{str(r['step']) + '/' + str(r['steps']):>13} {100 * r['progress']:>4.0f}% "
                  f"{_num(r['loss'], '.4f'):>8} {_num(r['tokens_per_s'], ',.0f'):>9} "
-                 f"{duration(r['eta_s']) if r['status'] == 'running' else '':>7} "
+                 f"{duration(r['eta_s']) if r['status'] == contract.RUNNING else '':>7} "
                  f"{r['params']:>9.3g} {r['flops']:>9.3g}  {r['worker']}")
   counts = {}
   for r in rows:

@@ -48,7 +48,7 @@ class Watcher:
     if self._finished0 is None:
       self._finished0 = finished
     observed = None
-    current = sum(r["flops_per_s"] or 0.0 for r in rows if r["status"] == "running")
+    current = sum(r["flops_per_s"] or 0.0 for r in rows if r["status"] == contract.RUNNING)
     # The observed rate once it spans a whole run (its start-up and compilation included), or
     # when the records carry no rate at all.
     whole_run = bool(finished - self._finished0) and now - self._start >= self.observe_s
@@ -56,7 +56,7 @@ class Watcher:
       observed = (done - self._done0) / (now - self._start)
     t = status_lib.totals(rows, flops_per_s=observed)
     lines = [f"sweep {status_lib.duration(now - self._start)}: {status_lib.format_totals(t)}"]
-    lines += [status_lib.format_running(r) for r in rows if r["status"] == "running"]
+    lines += [status_lib.format_running(r) for r in rows if r["status"] == contract.RUNNING]
     return "\n".join(lines)
 
   def tick(self) -> None:

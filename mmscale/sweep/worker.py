@@ -108,7 +108,7 @@ class Worker:
     return registry.status(self.root, run_id, self.stale_after_s)
 
   def _ready(self, spec) -> str:
-    """'ready', 'wait' (trunk not there yet) or 'blocked' (trunk failed)."""
+    """'ready', 'wait' (trunk not there yet) or contract.BLOCKED (trunk failed)."""
     if spec.kind != "branch":
       return "ready"
     trunk = self._status(spec.depends_on)
@@ -116,15 +116,15 @@ class Worker:
         or registry.checkpoint_ready(self.root, spec.depends_on, spec.depends_step)):
       return "ready"
     if trunk == contract.DIVERGED:  # Stopped before the branch point: that checkpoint never comes.
-      return "blocked"
+      return contract.BLOCKED
     if trunk == contract.FAILED and (not self.retry_failed or spec.depends_on in self.ran):
-      return "blocked"
+      return contract.BLOCKED
     return "wait"
 
   def _todo(self, run_id: str) -> bool:
     s = self._status(run_id)
     # A retry of failed runs tries each once per worker session, not forever.
-    return s in ("pending", contract.PREEMPTED) or (s == contract.FAILED and self.retry_failed
+    return s in (contract.PENDING, contract.PREEMPTED) or (s == contract.FAILED and self.retry_failed
                                                         and run_id not in self.ran)
 
   def run(self) -> int:
@@ -140,9 +140,9 @@ class Worker:
           break
         spec = self.specs[run_id]
         ready = self._ready(spec)
-        if ready == "blocked":
+        if ready == contract.BLOCKED:
           continue
-        if ready == "wait" or statuses[run_id] == "running":
+        if ready == "wait" or statuses[run_id] == contract.RUNNING:
           waiting = True
           continue
         if not self._todo(run_id):
