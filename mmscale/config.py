@@ -107,9 +107,9 @@ def validate(config) -> None:
 
   if not isinstance(config.seed, numbers.Integral) or config.seed < 0:
     raise ConfigError("seed", config.seed, "must be a non-negative integer")
-  data_config.validate(config)
-  model_config.validate(config)
-  _check_model_fits_data(config)
+  data_config.validate_section(config.data)
+  model_config.validate(config.model)
+  check_model_fits_data(config)
   validate_train(config)
   experts = config.model.moe.experts if config.model.ffn == "moe" else None
   parallel.validate(config.mesh, batch_size=config.data.batch_size, experts=experts)
@@ -123,12 +123,18 @@ def vocab_size(config) -> int:
   return int(config.model.vocab_size) or tokenizers.model_vocab_size(config)
 
 
-def _check_model_fits_data(config) -> None:
-  """Checks between the model and the data stage, which do not read each other's configs."""
+def check_model_fits_data(config) -> None:
+  """Checks between the model and the data stage, which do not read each other's configs: each
+  stage's validator sees its own section only, so these live here, where the whole config is."""
   from mmscale.data import tokenizers
   from mmscale.data.config import PROCEDURAL_MODALITIES
+  from mmscale.models import flash_attention
 
-  m = config.model
+  m, d = config.model, config.data
+  if m.attention_impl == "pallas":
+    problem = flash_attention.seq_len_problem(int(d.seq_len))
+    if problem:
+      raise ConfigError("data.seq_len", d.seq_len, f"with model.attention_impl='pallas' {problem}")
   if m.vocab_size and m.vocab_size < (n := tokenizers.get_tokenizer(config).vocab_size):
     # Token ids past the embedding table would make every loss NaN from the first step.
     raise ConfigError("model.vocab_size", m.vocab_size,

@@ -5,10 +5,15 @@ mmscale.config validates and resolves it. Past that point no stage gets the whol
 the trainer, the FLOPs count and the sweep's plan cut it here, and each stage receives its own
 section, frozen, plus what it needs from another section as explicit, named inputs:
 
-  model  config.model + ModelInputs (vocab size, seq_len, patch sizes, compute dtype, seed);
-         the loss and the train step get config.model too
-  mesh   config.mesh + the global batch size + the MoE expert count (parallel.make_mesh)
-  data, train, run: their own sections.
+  model      config.model + ModelInputs (vocab size, seq_len, patch sizes, compute dtype, seed);
+             the loss and the train step get config.model too
+  mesh       config.mesh + the global batch size + the MoE expert count (parallel.make_mesh)
+  data       config.data + the seed, the process index and count (data.pipeline.train_iterator)
+             and, for evaluation, train.eval_batches (data.pipeline.eval_batches)
+  optimizer  config.train + the param-group labels and model.encoder.lr_factor (late fusion;
+             param_labels() below; train.optimizer.make_optimizer)
+  metrics    config.run + the workdir, the run id and the resolved config as a dict for W&B
+             (train.metrics.MetricWriter)
 
 Why ml_collections.FrozenConfigDict for the sections rather than frozen dataclasses: a section
 keeps the field names, nesting and `.get` of the config users write and of the keys errors name
@@ -24,6 +29,8 @@ import ml_collections
 
 from mmscale import config as config_lib
 from mmscale.models import config as model_config
+from mmscale.models import fusion
+from mmscale.models import param_groups
 from mmscale.models.nmm import NMM
 
 Frozen = ml_collections.FrozenConfigDict
@@ -70,6 +77,11 @@ def build_model(config, rngs, sample_batches=None, vocab_size: int | None = None
   """The model of a run config. sample_batches: training batches (VQ codebook fit)."""
   model, inputs = model_stage(config, vocab_size)
   return NMM(model, inputs, rngs, sample_batches=sample_batches)
+
+
+def param_labels(model: Frozen, params):
+  """The optimizer's parameter groups: "encoder"/"decoder" labels for late fusion, else None."""
+  return param_groups(params) if fusion.has_encoder(model.fusion) else None
 
 
 def experts(config) -> int | None:

@@ -21,11 +21,11 @@ def _listing(registry):
 
 
 def _validate_model(c):
-  model_config.validate(c)
+  model_config.validate(c.model)
 
 
 def _validate_moe(c):
-  moe_config.validate(c)
+  moe_config.validate(c.model)
 
 
 def _validate_data(c):

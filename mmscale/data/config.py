@@ -112,10 +112,14 @@ def parse_mixture(text: str) -> dict[str, float]:
 
 
 def stream_weights(config) -> dict[str, float]:
-  """Normalised weight per stream name (sorted). A `mixture` string is the whole mixture: the
-  streams it does not name get 0 (merging it onto the streams' fractional weights trained an
-  unnamed stream at a sliver nobody asked for)."""
-  d = config.data
+  """weights() of a whole run config."""
+  return weights(config.data)
+
+
+def weights(d) -> dict[str, float]:
+  """Normalised weight per stream name (sorted) of config.data `d`. A `mixture` string is the whole
+  mixture: the streams it does not name get 0 (merging it onto the streams' fractional weights
+  trained an unnamed stream at a sliver nobody asked for)."""
   mixture = parse_mixture(d.mixture)
   raw = {n: mixture.get(n, 0.0) if mixture else float(d.streams[n].weight)
          for n in sorted(d.streams.keys())}
@@ -142,7 +146,7 @@ def _validate_augment(a):
     raise ConfigError("data.augment.flip", a.flip, "must be a probability in [0, 1]")
 
 
-def _validate_stream(config, name, s):
+def _validate_stream(d, name, s):
   key = f"data.streams.{name}"
   if not isinstance(s, ml_collections.ConfigDict):
     raise ConfigError(key, s, "must be a ConfigDict made by mmscale.data.config.stream()")
@@ -156,7 +160,7 @@ def _validate_stream(config, name, s):
   if s.source == "procedural":
     check.choice(f"{key}.name", s.name, procedural.GENERATORS)
     for m in PROCEDURAL_MODALITIES[s.name]:
-      if m not in config.data.modalities:
+      if m not in d.modalities:
         raise ConfigError(f"{key}.name", s.name, f"produces {m}, which is not in data.modalities")
   elif s.source == "tfds":
     if not s.name:
@@ -171,8 +175,8 @@ def _validate_stream(config, name, s):
     if s.source == "corpus":
       if not s.name:
         raise ConfigError(f"{key}.name", s.name, "must name a corpus prepared under data.data_dir")
-      where, shown = shards.stream_shard_dir(config, s), f"{key}.name"
-      hint = f"; run `mmscale data prepare --out {config.data.data_dir}`"
+      where, shown = shards.stream_shard_dir(d, s), f"{key}.name"
+      hint = f"; run `mmscale data prepare --out {d.data_dir}`"
     else:
       where, shown, hint = s.path, f"{key}.path", ""
       if not s.path:
@@ -182,7 +186,7 @@ def _validate_stream(config, name, s):
     else:  # ArrayRecord: the part kinds to keep ("image": an image-only stream of a caption corpus).
       kinds = fields_lib.parse_kinds(s.fields, key) or ()
     for kind in kinds:
-      if kind not in config.data.modalities:
+      if kind not in d.modalities:
         raise ConfigError(f"{key}.fields", s.fields, f"produces {kind}, which is not in data.modalities")
     for split in (s.split, s.eval_split):
       if not shards.shard_paths(where, split, shards.SHARD_EXT[s.source]):
@@ -191,8 +195,12 @@ def _validate_stream(config, name, s):
 
 
 def validate(config) -> None:
-  """Checks config.data (with cross-checks against the full config); raises ConfigError."""
-  d = config.data
+  """validate_section() of a whole run config."""
+  validate_section(config.data)
+
+
+def validate_section(d) -> None:
+  """Checks config.data `d` alone (no other section is read); raises ConfigError."""
   for k in ("seq_len", "batch_size", "image_size", "patch_size", "patch_dim", "bpe_vocab_size",
             "procedural_size", "procedural_eval_size", "estimate_examples"):
     check.integer(f"data.{k}", d[k])
@@ -236,7 +244,7 @@ def validate(config) -> None:
   if not isinstance(d.streams, ml_collections.ConfigDict) or not d.streams.keys():
     raise ConfigError("data.streams", d.streams, "must hold at least one stream")
   for name in sorted(d.streams.keys()):
-    _validate_stream(config, name, d.streams[name])
+    _validate_stream(d, name, d.streams[name])
   weights = {n: d.streams[n].weight for n in d.streams.keys()}
   mixture = parse_mixture(d.mixture)
   for n, w in mixture.items():
@@ -251,4 +259,4 @@ def validate(config) -> None:
     raise ConfigError("data.streams", {n: w for n, w in sorted(weights.items())},
                       "weights must not all be zero")
   if d.tokenizer != "byte":
-    tokenizers.get_tokenizer(config)  # Raises a ConfigError when the file is missing.
+    tokenizers.data_tokenizer(d)  # Raises a ConfigError when the file is missing.

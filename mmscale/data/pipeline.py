@@ -10,6 +10,11 @@ Order is a pure function of (seed, position, process): Grain's shuffle is an ind
 re-seeded each epoch, the process slice partitions every epoch's order among processes, and the
 mixture interleaves streams deterministically by their proportions. The iterator state (Grain's
 index plus the packer's carry and the realised counts) is small JSON, saved in the checkpoint.
+
+The pipeline is a stage of its own config: `train_iterator` and `eval_batches` receive config.data
+(frozen, mmscale/stages.py) and, as explicit inputs, the seed, the process index and count and the
+number of eval batches (a train setting). `make_train_iterator` and `make_eval_batches` cut a whole
+run config into those inputs, for the tools and tests that hold one.
 """
 
 import zlib
@@ -23,8 +28,9 @@ from mmscale.data import feeding, length_cache, packing, sources, tokenizers
 from mmscale.errors import UserError
 
 
-def stream_names(config) -> list[str]:
-  return sorted(config.data.streams.keys())
+def stream_names(data) -> list[str]:
+  """The stream names of config.data, sorted (a stream's id is its index here)."""
+  return sorted(data.streams.keys())
 
 
 def vocab_size(config) -> int:
@@ -35,8 +41,8 @@ def _stream_seed(seed: int, name: str) -> int:
   return (zlib.crc32(name.encode()) + 1_000_003 * int(seed)) % 2**32
 
 
-def _rows(config, process_index, process_count) -> int:
-  b = config.data.batch_size
+def _rows(d, process_index, process_count) -> int:
+  b = d.batch_size
   if process_count < 1 or not 0 <= process_index < process_count:
     raise UserError(f"process_index={process_index} must be in [0, {process_count})")
   if b % process_count:
@@ -108,7 +114,7 @@ class DataIterator:
             "skipped": {s.name: dict(sorted(s.skipped.items())) for s in self._sources if s.skipped}}
 
 
-def _split(config, process_index, process_count):
+def _split(d, process_index, process_count):
   """-> (example slice (start, step), rows packed per batch, rows this process keeps).
 
   host_split="rows": every process packs the same global batch and keeps its block of rows, so a
@@ -116,30 +122,34 @@ def _split(config, process_index, process_count):
   host_split="examples": each process reads and packs only every process_count-th example, so
   reading scales with the hosts, but the batches differ from a single-process run's.
   """
-  rows = _rows(config, process_index, process_count)
-  return feeding.HOST_SPLITS[config.data.host_split](process_index, process_count,
-                                                     config.data.batch_size, rows)
+  rows = _rows(d, process_index, process_count)
+  return feeding.HOST_SPLITS[d.host_split](process_index, process_count, d.batch_size, rows)
 
 
 def make_train_iterator(config, process_index: int = 0, process_count: int = 1) -> DataIterator:
-  data_config.validate(config)
-  d = config.data
-  (start, step), rows, keep = _split(config, process_index, process_count)
-  tok = tokenizers.get_tokenizer(config)
-  names = stream_names(config)
-  weights = data_config.stream_weights(config)
+  """train_iterator() of a whole run config (config.data and its seed)."""
+  return train_iterator(config.data, int(config.seed), process_index, process_count)
+
+
+def train_iterator(d, seed: int, process_index: int = 0, process_count: int = 1) -> DataIterator:
+  """The training batches of this process. d: config.data; seed: the run's seed."""
+  data_config.validate_section(d)
+  (start, step), rows, keep = _split(d, process_index, process_count)
+  tok = tokenizers.data_tokenizer(d)
+  names = stream_names(d)
+  weights = data_config.weights(d)
   used, datasets, token_sources = [], [], []
   for sid, name in enumerate(names):
     if weights[name] <= 0:
       continue
-    augment = sources.train_augmenter(config, name)  # Crops need the stored size; else decode to the model's.
-    docs = sources.make_docs(config, name, d.streams[name].split, None if augment else d.image_size)
+    augment = sources.train_augmenter(d, seed, name)  # Crops need the stored size; else decode to the model's.
+    docs = sources.docs(d, name, d.streams[name].split, None if augment else d.image_size)
     src = sources.TokenizedSource(docs, tok, d, sid, name, augment)
     if not len(src):
       raise UserError(f"stream {name!r}: the {d.streams[name].split!r} split is empty")
     ds = grain.MapDataset.source(src)
     if d.shuffle:
-      ds = ds.shuffle(seed=_stream_seed(config.seed, name))
+      ds = ds.shuffle(seed=_stream_seed(seed, name))
     ds = ds.repeat()
     if src.augment:  # Crops drawn per position of the stream's order (before the process slice).
       ds = ds.map_with_index(src.at_position)
@@ -149,7 +159,7 @@ def make_train_iterator(config, process_index: int = 0, process_count: int = 1) 
   w = np.array([weights[n] for n in used])
 
   def lengths():  # Cached on disk; read or measured only when data.mix_by needs them.
-    key = length_cache.cache_key(d.to_dict(), int(config.seed), used, [len(s) for s in token_sources])
+    key = length_cache.cache_key(d.to_dict(), int(seed), used, [len(s) for s in token_sources])
     return length_cache.mean_lengths(key, lambda: mean_lengths(datasets, d.estimate_examples))
 
   w = feeding.MIX_BY[d.mix_by](w, lengths)
@@ -165,17 +175,22 @@ def make_train_iterator(config, process_index: int = 0, process_count: int = 1) 
 
 def make_eval_batches(config, stream: str, process_index: int = 0, process_count: int = 1,
                       num_batches: int | None = None) -> list[dict]:
-  """The first `num_batches` (default config.train.eval_batches) packed batches of the stream's
-  held-out split, in a fixed order, this process's share of rows."""
-  d = config.data
-  names = stream_names(config)
-  if stream not in names:
-    raise UserError(f"unknown stream {stream!r}; streams are {', '.join(names)}")
-  (start, step), rows, keep = _split(config, process_index, process_count)
+  """eval_batches() of a whole run config; `num_batches` defaults to config.train.eval_batches."""
   if num_batches is None:
     num_batches = int(config.train.get("eval_batches", 4)) if "train" in config else 4
-  tok = tokenizers.get_tokenizer(config)
-  src = sources.TokenizedSource(sources.make_docs(config, stream, d.streams[stream].eval_split, d.image_size),
+  return eval_batches(config.data, stream, num_batches, process_index, process_count)
+
+
+def eval_batches(d, stream: str, num_batches: int, process_index: int = 0,
+                 process_count: int = 1) -> list[dict]:
+  """The first `num_batches` packed batches of the stream's held-out split, in a fixed order, this
+  process's share of rows. d: config.data."""
+  names = stream_names(d)
+  if stream not in names:
+    raise UserError(f"unknown stream {stream!r}; streams are {', '.join(names)}")
+  (start, step), rows, keep = _split(d, process_index, process_count)
+  tok = tokenizers.data_tokenizer(d)
+  src = sources.TokenizedSource(sources.docs(d, stream, d.streams[stream].eval_split, d.image_size),
                                 tok, d, names.index(stream), stream)
   ds = grain.MapDataset.source(src)[start::step]
   it = iter(packing.PackIterDataset(ds.to_iter_dataset(_read_options(d)), rows, d.seq_len, d.patch_dim))

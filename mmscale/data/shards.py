@@ -25,5 +25,6 @@ def shard_paths(path: str, split: str, ext: str = "array_record") -> list[epath.
   return sorted(p.glob(f"{split}-*.{ext}")) if p.exists() else []
 
 
-def stream_shard_dir(config, s) -> str:
-  return str(epath.Path(config.data.data_dir) / s.name) if s.source == "corpus" else s.path
+def stream_shard_dir(data, s) -> str:
+  """data: config.data; s: one of its streams."""
+  return str(epath.Path(data.data_dir) / s.name) if s.source == "corpus" else s.path

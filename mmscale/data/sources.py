@@ -110,25 +110,24 @@ class TfdsDocs:
     return parts
 
 
-def _procedural(config, s, key, split, image_size):
-  d = config.data
+def _procedural(d, s, key, split, image_size):
   is_eval = split == s.eval_split
   size = (s.eval_size or d.procedural_eval_size) if is_eval else (s.size or d.procedural_size)
   return procedural.ProceduralSource(s.name, "validation" if is_eval else "train", size,
                                      PROCEDURAL_CONTENT_SEED, d.image_size)
 
 
-def _tfds(config, s, key, split, image_size):
+def _tfds(d, s, key, split, image_size):
   return TfdsDocs(s.name, split, s.fields, key)
 
 
-def _hf(config, s, key, split, image_size):
+def _hf(d, s, key, split, image_size):
   from mmscale.data import hf  # pylint: disable=g-import-not-at-top
   return hf.HfDocs(s.path, split, fields_lib.parse(s.fields, s.source, key), key, image_size)
 
 
-def _shard_files(config, s, key, split):
-  where = shards.stream_shard_dir(config, s)
+def _shard_files(d, s, key, split):
+  where = shards.stream_shard_dir(d, s)
   paths = shards.shard_paths(where, split, shards.SHARD_EXT[s.source])
   if not paths:
     raise ConfigError(f"{key}.name" if s.source == "corpus" else f"{key}.path",
@@ -137,23 +136,23 @@ def _shard_files(config, s, key, split):
   return paths
 
 
-def _array_record(config, s, key, split, image_size):
-  return ArrayRecordDocs(_shard_files(config, s, key, split), key, fields_lib.parse_kinds(s.fields, key))
+def _array_record(d, s, key, split, image_size):
+  return ArrayRecordDocs(_shard_files(d, s, key, split), key, fields_lib.parse_kinds(s.fields, key))
 
 
-def _webdataset(config, s, key, split, image_size):
+def _webdataset(d, s, key, split, image_size):
   from mmscale.data import webdataset  # pylint: disable=g-import-not-at-top
-  return webdataset.WebDatasetDocs(_shard_files(config, s, key, split),
+  return webdataset.WebDatasetDocs(_shard_files(d, s, key, split),
                                    fields_lib.parse(s.fields, s.source, key), key, image_size)
 
 
-def _parquet(config, s, key, split, image_size):
+def _parquet(d, s, key, split, image_size):
   from mmscale.data import parquet  # pylint: disable=g-import-not-at-top
-  return parquet.ParquetDocs(_shard_files(config, s, key, split),
+  return parquet.ParquetDocs(_shard_files(d, s, key, split),
                              fields_lib.parse(s.fields, s.source, key), key, s.source, image_size)
 
 
-# config.data.streams.<name>.source -> (config, stream, key, split, image_size) -> its documents.
+# config.data.streams.<name>.source -> (config.data, stream, key, split, image_size) -> its documents.
 # Its keys are the allowed sources (corpus streams read the ArrayRecord shards `mmscale data
 # prepare` wrote; obelics is parquet with interleaved rows).
 SOURCES = {"procedural": _procedural, "corpus": _array_record, "array_record": _array_record,
@@ -161,11 +160,17 @@ SOURCES = {"procedural": _procedural, "corpus": _array_record, "array_record": _
            "hf": _hf}
 
 
+def docs(data, name: str, split: str, image_size: int | None = None):
+  """The document source of stream `name` of `data` (config.data) for one split. With `image_size`
+  (what the model gets without augmentation), images of the user-data sources are decoded straight
+  to that size."""
+  s = data.streams[name]
+  return SOURCES[s.source](data, s, f"data.streams.{name}", split, image_size)
+
+
 def make_docs(config, name: str, split: str, image_size: int | None = None):
-  """The document source of stream `name` for one split. With `image_size` (what the model gets
-  without augmentation), images of the user-data sources are decoded straight to that size."""
-  s = config.data.streams[name]
-  return SOURCES[s.source](config, s, f"data.streams.{name}", split, image_size)
+  """docs() of a whole run config (tools and tests that hold one)."""
+  return docs(config.data, name, split, image_size)
 
 
 def _stop_on_corrupt(src, index, e):
@@ -243,7 +248,8 @@ class TokenizedSource:
     return item[0], examples.encode(self.augment(item[1], position), self.tok, self._geometry)
 
 
-def train_augmenter(config, name: str):
-  """The stream's training-image augmenter, or None when data.augment is off."""
-  a = config.data.augment
-  return augment_lib.Augmenter(a, config.seed, name) if augment_lib.enabled(a) else None
+def train_augmenter(data, seed: int, name: str):
+  """The stream's training-image augmenter (data: config.data; seed: the run's), or None when
+  data.augment is off."""
+  a = data.augment
+  return augment_lib.Augmenter(a, seed, name) if augment_lib.enabled(a) else None

@@ -71,7 +71,11 @@ _CACHE = {}
 
 def get_tokenizer(config):
   """The tokenizer named by config.data.tokenizer (cached per file)."""
-  d = config.data
+  return data_tokenizer(config.data)
+
+
+def data_tokenizer(d):
+  """get_tokenizer() of the data section alone (the pipeline receives only config.data)."""
   return TOKENIZERS.get(d.tokenizer, _user_file_tokenizer)(d)
 
 

@@ -1,8 +1,8 @@
 """config.model: the architecture knobs, their validation, and the derived dimensions.
 
-`defaults()` is assembled into `mmscale.config.base_config()`; `validate(config)` receives the full
-config (it checks the data fields the model depends on). The model itself never sees the run
-config: it gets its own section plus `ModelInputs`, the few values that come from elsewhere
+`defaults()` is assembled into `mmscale.config.base_config()`; `validate(model)` checks
+config.model alone (the checks between the model and other sections, such as a Pallas kernel's
+seq_len, are run-level: mmscale/config.py). The model itself never sees the run config: it gets its own section plus `ModelInputs`, the few values that come from elsewhere
 (mmscale/stages.py derives both). `dims(model, inputs)` turns them into the concrete sizes that
 both the model (mmscale/models/) and the accounting (mmscale/flops.py) use, so the two can never
 disagree about a derived value.
@@ -149,9 +149,9 @@ def _check_tower(prefix, c):
   check.integer(f"{prefix}.ffn_hidden", c.ffn_hidden, 0)
 
 
-def validate(config) -> None:
-  """Checks config.model (and the data fields it reads); ConfigError on the first bad value."""
-  m = config.model
+def validate(model) -> None:
+  """Checks config.model `model` alone; ConfigError on the first bad value."""
+  m = model
   _check_tower("model", m)
   check.integer("model.ffn_multiple", m.ffn_multiple)
   check.integer("model.vocab_size", m.vocab_size, 0)
@@ -178,16 +178,7 @@ def validate(config) -> None:
   _check_tower("model.encoder", m.encoder)
   check.number("model.encoder.lr_factor", m.encoder.lr_factor)
   if m.ffn != "dense" or "moe" in m:
-    moe_config.validate(config)
+    moe_config.validate(m)
   if m.ffn == "moe" and m.depth % m.moe.every:
     raise ConfigError("model.moe.every", m.moe.every,
                       f"must divide model.depth ({m.depth}) so the layers stack in equal groups")
-  d = config.data
-  for key in ("seq_len", "patch_dim", "patch_size", "image_size"):
-    if key in d:
-      check.integer(f"data.{key}", d[key])
-  if m.attention_impl == "pallas" and "seq_len" in d:
-    from mmscale.models import flash_attention  # pylint: disable=g-import-not-at-top
-    problem = flash_attention.seq_len_problem(int(d.seq_len))
-    if problem:
-      raise ConfigError("data.seq_len", d.seq_len, f"with model.attention_impl='pallas' {problem}")

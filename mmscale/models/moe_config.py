@@ -36,8 +36,9 @@ def routing_groups(model) -> tuple[str, ...]:
   return ("text",) + tuple(model.get("modalities", ()))
 
 
-def validate(config) -> None:
-  c = config.model.moe
+def validate(model) -> None:
+  """Checks config.model.moe; model: config.model (routing groups read its modalities)."""
+  c = model.moe
   check.integer("model.moe.experts", c.experts)
   check.integer("model.moe.top_k", c.top_k)
   if c.top_k > c.experts:
@@ -54,7 +55,7 @@ def validate(config) -> None:
   check.integer("model.moe.every", c.every)
   check.choice("model.moe.routing", c.routing, moe_routing.ROUTINGS)
   if c.routing == "aware":
-    groups = routing_groups(config.model)
+    groups = routing_groups(model)
     if c.experts % len(groups):
       raise ConfigError("model.moe.experts", c.experts,
                         f"must be divisible by the {len(groups)} routing groups {groups} "

@@ -28,8 +28,8 @@ def _sharded(tree, shardings):
 def batch_spec(config, mesh, rows: int | None = None) -> dict:
   """The train batch as sharded ShapeDtypeStructs: one eval batch's fields with `rows` rows
   (default config.data.batch_size)."""
-  stream = pipeline.stream_names(config)[0]
-  host = pipeline.make_eval_batches(config, stream, num_batches=1)[0]
+  stream = pipeline.stream_names(config.data)[0]
+  host = pipeline.eval_batches(stages.Frozen(config.data), stream, num_batches=1)[0]
   rows = int(config.data.batch_size) if rows is None else int(rows)
   sharding = parallel.batch_sharding(mesh)
   return {k: jax.ShapeDtypeStruct((rows,) + v.shape[1:], v.dtype, sharding=sharding)
@@ -47,8 +47,8 @@ def train_step(config, mesh, rows: int | None = None):
   model = nnx.eval_shape(lambda: models.NMM(model_cfg, inputs, nnx.Rngs(config.seed)))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   params = _sharded(params, parallel.model_shardings(params, mesh))
-  labels = models.param_groups(params) if config.model.fusion == "late" else None
-  tx = make_optimizer(config, labels)
+  tx = make_optimizer(stages.Frozen(config.train), stages.param_labels(model_cfg, params),
+                      model_cfg.encoder.lr_factor)
   opt_state = _sharded(jax.eval_shape(tx.init, params),
                        parallel.opt_state_shardings(tx, params, mesh))
   step, _ = make_steps(graphdef, rest, tx, model_cfg)

@@ -106,7 +106,8 @@ class _Run:
     self.step, self.params, self.opt_state, self.meta = self._restore()
     if self.primary:
       rec.keep_records_until(self.records_path, self.step)
-    self.writer = MetricWriter(config, workdir, self.t.run_id, self.step, self.primary)
+    self.writer = MetricWriter(self.t.stages.run, workdir, self.t.run_id, self.step, self.primary,
+                               logged_config=config.to_dict())
     self.last_loss = float("nan")
     self.diverged = None  # (step, reason) of the first non-finite loss or gradient norm read back.
     self.pending = []  # Metrics of the steps not yet read back.

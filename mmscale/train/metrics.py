@@ -10,6 +10,9 @@ Scalars per record kind:
                     routing/specialization/layer<i>, data_shares/<...> (numeric leaves)
 Config (presentation only; neither changes what is trained): run.tensorboard (bool),
 run.wandb (W&B project; "" = off) and run.wandb_mode ("offline" or "online").
+
+The writers receive config.run alone (mmscale/stages.py) plus explicit inputs: the workdir, the run
+id, the start step and, for W&B's run page, the resolved config as a plain dict.
 """
 
 import numbers
@@ -55,10 +58,11 @@ class MetricWriter:
   written before a restart (tensorboardX's purge_step), as records.jsonl drops those records.
   """
 
-  def __init__(self, config, workdir: str, run_id: str, start_step: int, primary: bool = True):
+  def __init__(self, run, workdir: str, run_id: str, start_step: int, primary: bool = True,
+               logged_config: dict | None = None):
+    """run: config.run. logged_config: what W&B shows as the run's config (the resolved config)."""
     self._tb = self._wandb = None
     self._previous_train = None
-    run = config.run
     if not primary:
       return
     if run.get("tensorboard", True):
@@ -69,7 +73,7 @@ class MetricWriter:
       self._tb = SummaryWriter(logdir=os.fspath(workdir), purge_step=start_step + 1, flush_secs=FLUSH_S,
                                filename_suffix=f".{os.getpid()}.{time.time_ns()}")
     if run.get("wandb", ""):
-      self._wandb = _start_wandb(config, workdir, run_id)
+      self._wandb = _start_wandb(run, workdir, run_id, logged_config or {})
 
   def write(self, record: dict) -> None:
     if self._tb is None and self._wandb is None:
@@ -93,10 +97,10 @@ class MetricWriter:
       self._wandb = None
 
 
-def _start_wandb(config, workdir: str, run_id: str):
+def _start_wandb(run, workdir: str, run_id: str, logged_config: dict):
   import wandb  # mmscale.config.validate checked that it is installed.
 
   # The W&B run id is the run id, so a resumed run continues its W&B run (resume="allow").
-  return wandb.init(project=config.run.wandb, id=run_id, name=run_id, dir=workdir,
-                    mode=config.run.get("wandb_mode", "offline"), resume="allow", config=config.to_dict(),
+  return wandb.init(project=run.wandb, id=run_id, name=run_id, dir=workdir,
+                    mode=run.get("wandb_mode", "offline"), resume="allow", config=logged_config,
                     settings=wandb.Settings(silent=True))

@@ -6,9 +6,13 @@ the group's factor) and the train step multiplies its updates by the step's rate
 size and budget has its own peak and cool-down) a new executable; as an input, all runs of one shape
 share one entry of the compilation cache.
 
-Late fusion trains its vision encoder at `config.model.encoder.lr_factor` times the decoder's rate
+Late fusion trains its vision encoder at `model.encoder.lr_factor` times the decoder's rate
 (Shukor et al. 2025); that is an optax.multi_transform over parameter labels that the model gives.
 Weight decay skips vectors (norm scales, biases), as is standard.
+
+The optimizer is a stage of its own config: it receives config.train (frozen, mmscale/stages.py)
+and, as explicit inputs, the parameter-group labels and the encoder's rate factor, never the run
+config.
 """
 
 import jax
@@ -25,11 +29,13 @@ def _adamw(train_cfg, lr_factor: float = 1.0):
                      weight_decay=train_cfg.weight_decay, mask=_decay_mask)
 
 
-def make_optimizer(config, param_labels=None) -> optax.GradientTransformation:
-  """`param_labels`: a pytree like params with "encoder"/"decoder" labels (late fusion), or None."""
-  clip = optax.clip_by_global_norm(config.train.clip_norm)
+def make_optimizer(train, param_labels=None,
+                   encoder_lr_factor: float = 1.0) -> optax.GradientTransformation:
+  """train: config.train. param_labels: a pytree like params with "encoder"/"decoder" labels (late
+  fusion), or None. encoder_lr_factor: the "encoder" group's rate factor (model.encoder.lr_factor),
+  used only with labels."""
+  clip = optax.clip_by_global_norm(train.clip_norm)
   if param_labels is None:
-    return optax.chain(clip, _adamw(config.train))
-  factor = float(config.model.encoder.lr_factor)
-  groups = {"decoder": _adamw(config.train), "encoder": _adamw(config.train, factor)}
+    return optax.chain(clip, _adamw(train))
+  groups = {"decoder": _adamw(train), "encoder": _adamw(train, float(encoder_lr_factor))}
   return optax.chain(clip, optax.multi_transform(groups, param_labels))

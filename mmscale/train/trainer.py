@@ -1,8 +1,9 @@
 """The Trainer of one run: mesh → model → optimizer → data → compiled steps, and evaluation.
 
 It builds everything a run computes with and holds the state the loop advances (mmscale/train/
-loop.py drives it). The model is built from its stage view (mmscale/stages.py), the mesh from
-config.mesh and the batch size.
+loop.py drives it). Each stage gets its view from mmscale/stages.py: the model config.model and
+its inputs, the mesh config.mesh and the batch size, the data config.data and the seed, the
+optimizer config.train and the param groups.
 """
 
 import jax
@@ -36,15 +37,15 @@ def _summarise(sums: dict, media_objective: bool) -> dict:
   return out
 
 
-def _codebook_sample(config, process_index, process_count, per_code: int = 4,
-                     max_batches: int = 64):
+def _codebook_sample(data, seed: int, codebook_size: int, process_index, process_count,
+                     per_code: int = 4, max_batches: int = 64):
   """Training batches for fitting the VQ codebook: ~`per_code` media patches per code.
 
-  Drawn from a separate iterator with the run's seed, so the codebook is a pure function of the
-  config and the training iterator itself is not advanced.
+  Drawn from a separate iterator of config.data `data` with the run's seed, so the codebook is a
+  pure function of the config and the training iterator itself is not advanced.
   """
-  it = pipeline.make_train_iterator(config, process_index, process_count)
-  want, have, batches = per_code * int(config.model.vq_codebook_size), 0, []
+  it = pipeline.train_iterator(data, seed, process_index, process_count)
+  want, have, batches = per_code * int(codebook_size), 0, []
   while have < want and len(batches) < max_batches:
     b = next(it)
     batches.append(b)
@@ -59,20 +60,23 @@ class Trainer:
     self.config = config
     self.workdir = workdir
     self.run_id = config_lib.run_id(config)
-    self.mesh = parallel.make_mesh(config.mesh, stages.batch_size(config))
+    s = stages.split(config)
+    self.stages = s
+    self.mesh = parallel.make_mesh(s.mesh, stages.batch_size(config))
     self.batch_sharding = parallel.batch_sharding(self.mesh)
     pi, pc = jax.process_index(), jax.process_count()
-    self.data = pipeline.make_train_iterator(config, pi, pc)
-    self.eval_data = {s: pipeline.make_eval_batches(config, s, pi, pc)
-                      for s in pipeline.stream_names(config)}
+    self.data = pipeline.train_iterator(s.data, s.seed, pi, pc)
+    self.eval_data = {name: pipeline.eval_batches(s.data, name, int(s.train.eval_batches), pi, pc)
+                      for name in pipeline.stream_names(s.data)}
     with jax.set_mesh(self.mesh):
-      sample = _codebook_sample(config, pi, pc) if config.model.image_loss == "vq" else None
-      model_cfg, inputs = stages.model_stage(config)
-      model = models.NMM(model_cfg, inputs, nnx.Rngs(config.seed), sample_batches=sample)
+      sample = (_codebook_sample(s.data, s.seed, s.model.vq_codebook_size, pi, pc)
+                if s.model.image_loss == "vq" else None)
+      model_cfg = s.model
+      model = models.NMM(model_cfg, s.model_inputs, nnx.Rngs(s.seed), sample_batches=sample)
       parallel.shard_model(model, self.mesh)
       graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-      labels = models.param_groups(params) if config.model.fusion == "late" else None
-      self.tx = make_optimizer(config, labels)
+      self.tx = make_optimizer(s.train, stages.param_labels(model_cfg, params),
+                               model_cfg.encoder.lr_factor)
       self.params = params
       shardings = parallel.opt_state_shardings(self.tx, params, self.mesh)
       self.opt_state = jax.jit(self.tx.init, out_shardings=shardings)(params)
@@ -80,10 +84,10 @@ class Trainer:
       self.train_step = jax.jit(train_step, donate_argnums=(0, 1))
       self.eval_step = jax.jit(eval_step)
     self.counts = flops_lib.param_counts(config)
-    self.schedule = make_schedule(config.train)
+    self.schedule = make_schedule(s.train)
     # Every step's learning rate in one compiled call: evaluating the optax schedule eagerly at each
     # record would dispatch (and, the first time in a process, compile) a dozen tiny ops.
-    n = max(int(config.train.steps), 1)
+    n = max(int(s.train.steps), 1)
     self._lrs = np.asarray(jax.jit(jax.vmap(self.schedule))(np.arange(n, dtype=np.int32)),
                            np.float32)
 
@@ -110,7 +114,7 @@ class Trainer:
           m = self.eval_step(self.params, self.device_batch(b))
           for k, v in m.items():
             sums[k] = sums.get(k, 0) + np.asarray(v, dtype=np.float64)
-        val[stream] = _summarise(sums, self.config.model.image_loss != "none")
+        val[stream] = _summarise(sums, self.stages.model.image_loss != "none")
         if "route_counts" in sums:
           routing = (routing if routing is not None else 0) + sums["route_counts"]
     return val, routing

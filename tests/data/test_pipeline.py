@@ -141,7 +141,7 @@ def test_eval_batches_fixed_and_held_out(config):
   a = pipeline.make_eval_batches(config, "caption")
   assert len(a) == 2
   assert_same(a, pipeline.make_eval_batches(config, "caption"))
-  assert (a[0]["stream"][a[0]["segment_ids"] > 0] == pipeline.stream_names(config).index("caption")).all()
+  assert (a[0]["stream"][a[0]["segment_ids"] > 0] == pipeline.stream_names(config.data).index("caption")).all()
   train = next(pipeline.make_train_iterator(config))
   assert not np.array_equal(a[0]["patches"], train["patches"])
   with pytest.raises(UserError, match="unknown stream 'nope'"):

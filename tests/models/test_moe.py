@@ -209,11 +209,11 @@ def test_specialization_score_hand_made():
 ])
 def test_validate_rejects(kw, key):
   with pytest.raises(ConfigError, match=f"config.{key}="):
-    moe_config.validate(moe_config_dict(**kw))
+    moe_config.validate(moe_config_dict(**kw).model)
 
 
 def test_defaults_validate():
-  moe_config.validate(moe_config_dict())
+  moe_config.validate(moe_config_dict().model)
   assert moe_config.defaults().lb_weight == 0.01
 
 

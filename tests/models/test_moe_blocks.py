@@ -115,4 +115,4 @@ def test_validate_rejects_grouped_knobs(kw, key):
   with pytest.raises(ConfigError, match=f"config.{key}="):
     c = ml_collections.ConfigDict({"model": model_config.defaults()})
     c.model.moe.update(kw)
-    moe_config.validate(c)
+    moe_config.validate(c.model)

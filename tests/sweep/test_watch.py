@@ -169,7 +169,7 @@ def test_the_readme_tensorboard_command_shows_every_run_of_a_root(tmp_path):
 
   losses = {"study_a-0123456789": [3.0, 2.5], "study_b-9876543210": [4.0, 3.25]}
   for run_id, values in losses.items():
-    w = MetricWriter(config_lib.base_config(), str(tmp_path / run_id), run_id, 0)
+    w = MetricWriter(config_lib.base_config().run, str(tmp_path / run_id), run_id, 0)
     for i, v in enumerate(values):
       w.write(_train(10 * (i + 1), 100 * (i + 1), float(i + 1), v))
     w.close()

@@ -105,7 +105,7 @@ def test_event_files_equal_the_records_across_a_restart(tmp_path):
   drops the old ones, and TensorBoard must show the new ones only (purge_step)."""
   d, path = str(tmp_path), os.path.join(tmp_path, "records.jsonl")
   config = config_lib.base_config()
-  w = metrics.MetricWriter(config, d, "r", 0)
+  w = metrics.MetricWriter(config.run, d, "r", 0)
   for r in [{"kind": "init_eval", "run_id": "r", "step": 0, "val": {"text": {"loss": 5.0, "bpb": 7.0}}},
             _train(2, 4.0, 100, 1.0), _train(4, 3.0, 210, 2.0), _eval(4, 3.1),
             _train(6, 2.0, 330, 3.5)]:
@@ -113,7 +113,7 @@ def test_event_files_equal_the_records_across_a_restart(tmp_path):
     w.write(r)
   w.close()
   rec.keep_records_until(path, 4)  # What the trainer does on resume from the step-4 checkpoint.
-  w = metrics.MetricWriter(config, d, "r", 4)
+  w = metrics.MetricWriter(config.run, d, "r", 4)
   for r in [_train(6, 2.2, 340, 4.0), _eval(6, 2.1), _train(8, 1.9, 450, 5.0)]:
     rec.append_record(path, r)
     w.write(r)
@@ -128,7 +128,7 @@ def test_writers_are_off_on_other_processes_and_when_disabled(tmp_path):
   config = config_lib.base_config()
   for cfg_tb, primary in ((True, False), (False, True)):
     config.run.tensorboard = cfg_tb
-    w = metrics.MetricWriter(config, str(tmp_path), "r", 0, primary=primary)
+    w = metrics.MetricWriter(config.run, str(tmp_path), "r", 0, primary=primary)
     w.write(_train(1, 1.0, 10, 1.0))
     w.close()
   assert os.listdir(tmp_path) == []
@@ -202,7 +202,7 @@ def test_wandb_offline_run_logs_the_same_scalars(tmp_path, monkeypatch):
   config = config_lib.base_config()
   config.run.tensorboard, config.run.wandb = False, "mmscale-test"
   records = [_train(2, 4.0, 100, 1.0), _train(4, 3.0, 210, 2.0), _eval(4, 3.1)]
-  w = metrics.MetricWriter(config, str(tmp_path), "run-abc123", 0)
+  w = metrics.MetricWriter(config.run, str(tmp_path), "run-abc123", 0)
   for r in records:
     w.write(r)
   w.close()
