@@ -10,8 +10,9 @@ run, the prepared data and the tokenizer:
   mmscale fit     --records=OUT/records.csv --group_by=arch --bootstrap=N --json=OUT/fit.json
   mmscale report  --records=OUT/records.csv --fit=OUT/fit.json --out=OUT/report
 
-then prints the headline (mmscale/report/headline.py: four questions, 95 % intervals, verdicts) and the
-wall and CPU seconds of every stage.
+then prints the headline (mmscale/report/headline.py: four questions, 95 % intervals, verdicts), how
+it agrees with the study's reference run from another machine (mmscale/report/agreement.py) and
+the wall and CPU seconds of every stage.
 """
 
 import json
@@ -32,6 +33,11 @@ _WORKERS = flags.DEFINE_integer("workers", 2, "Local sweep workers.", lower_boun
 _BOOTSTRAP = flags.DEFINE_integer("bootstrap", 50, "Bootstrap replicates per architecture.", lower_bound=0,
                                   flag_values=FLAGS)
 _STUDY = flags.DEFINE_string("study", "experiments/demo.py", "Study file.", flag_values=FLAGS)
+_REFERENCE = flags.DEFINE_string(
+    "reference", None, "A headline.json from a run of the same study on another machine to compare "
+    "this headline with (mmscale/report/agreement.py); default: the study's shipped reference, "
+    "STUDY_reference.json beside the study file, when there is one. '' compares with none.",
+    flag_values=FLAGS)
 
 
 def _stage(title: str, argv: list[str]) -> None:
@@ -63,12 +69,33 @@ def headline(out: str) -> list[str]:
   from mmscale.report import headline as hl
   from mmscale.laws import table as tbl
 
-  ans = hl.answers(tbl.read_table(os.path.join(out, "records.csv")))
+  from mmscale.report import agreement
+
+  table = tbl.read_table(os.path.join(out, "records.csv"))
+  ans = hl.answers(table)
+  # What a second machine's headline is compared on: the same runs, computed where.
+  ans["study"] = agreement.study_identity(r["run_id"] for r in hl.final_runs(table))
+  ans["machine"] = agreement.machine()
   with open(os.path.join(out, "headline.json"), "w", encoding="utf-8") as f:
     json.dump(ans, f, indent=1, sort_keys=True, default=str)
-  return (["", "=" * 78, "mmscale demo: the seed papers' questions at CPU scale (95 % bootstrap intervals)",
-           "=" * 78] + hl.lines(ans)
-          + [f"report: {os.path.abspath(os.path.join(out, 'report', 'index.html'))}"])
+  text = (["", "=" * 78, "mmscale demo: the seed papers' questions at CPU scale (95 % bootstrap intervals)",
+           "=" * 78] + hl.lines(ans))
+  ref = _reference_path()
+  if ref:
+    other = agreement.load(ref)
+    m = other.get("machine", {})
+    label = f"the reference run ({ref}: {m.get('cores', '?')} x {m.get('cpu', '?')})"
+    text += agreement.lines(agreement.compare(ans, other), label)
+  return text + [f"report: {os.path.abspath(os.path.join(out, 'report', 'index.html'))}"]
+
+
+def _reference_path() -> str:
+  """--reference, else the study's shipped reference (experiments/demo.py -> demo_reference.json)."""
+  if _REFERENCE.value is not None:
+    return _REFERENCE.value
+  study, _, arg = _STUDY.value.partition(":")
+  path = os.path.splitext(study)[0] + (f"_{arg}" if arg else "") + "_reference.json"
+  return path if os.path.isfile(path) else ""
 
 
 def main(argv: list[str]) -> int:
@@ -77,6 +104,8 @@ def main(argv: list[str]) -> int:
   if not os.path.isfile(_STUDY.value.split(":", 1)[0]):  # FILE.py or FILE.py:arg
     raise UserError(f"--study={_STUDY.value}: no such study file")
   outputs.check_dir("out", _OUT.value)
+  if _REFERENCE.value and not os.path.isfile(_REFERENCE.value):
+    raise UserError(f"--reference={_REFERENCE.value}: no such headline file")
   out = os.path.abspath(_OUT.value)
   data = os.path.join(out, "data")
   os.makedirs(out, exist_ok=True)
