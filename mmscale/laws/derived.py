@@ -9,6 +9,8 @@ closed form (another FLOP count, a constrained N range) is still summarised the 
 
 import numpy as np
 
+from mmscale import contract
+
 
 def closed_form(fit) -> dict:
   """a, b, G, d; all NaN when the law has no interior optimum (an exponent <= 0, A or B <= 0).
@@ -52,24 +54,29 @@ def numeric_optimum(fit, C, flops_per_param_token=6.0):
   """argmin_N L(N, C / (k N)) by a bounded 1-D search in log N (no closed form assumed).
 
   The loss along a budget is convex in ln N, so its derivative is bisected on [0, ln(C/k)]: vectorised
-  over budgets (C may be an array) and without scipy, whose import would dominate a CLI fit.
+  over budgets (C may be an array) and without scipy, whose import would dominate a CLI fit. The loss
+  is the contract's law (mmscale.contract.chinchilla_loss); its derivative along the budget is
+  written out analytically from the same parameters: with D = C/(kN),
+  dL/dlnN = -alpha A N^-alpha + beta B D^-beta.
   """
-  E, A, B, al, be = fit["E"], fit["A"], fit["B"], fit["alpha"], fit["beta"]
-  lc = np.log(np.asarray(C, np.float64) / flops_per_param_token)
+  E, A, B, al, be = (fit[k] for k in ("E", "A", "B", "alpha", "beta"))
+  nd = np.asarray(C, np.float64) / flops_per_param_token  # N * D along the budget.
 
-  def loss(ln):
-    return E + A * np.exp(-al * ln) + B * np.exp(-be * (lc - ln))
+  def on_budget(ln):
+    n = np.exp(ln)
+    return n, nd / n
 
-  lo, hi = np.zeros_like(lc), lc.copy()
+  lo, hi = np.zeros_like(nd), np.log(nd)
   for _ in range(200):  # halves a < 60-wide bracket to below 1e-15 relative
     mid = 0.5 * (lo + hi)
-    rising = -al * A * np.exp(-al * mid) + be * B * np.exp(-be * (lc - mid)) > 0
+    n, d = on_budget(mid)
+    rising = -al * A * n ** -al + be * B * d ** -be > 0
     lo, hi = np.where(rising, lo, mid), np.where(rising, mid, hi)
-  ln = 0.5 * (lo + hi)
-  n = np.exp(ln)
+  n, d = on_budget(0.5 * (lo + hi))
+  loss = contract.chinchilla_loss(n, d, E, A, B, al, be)
   if n.ndim == 0:
-    return float(n), float(np.exp(lc) / n), float(loss(ln))
-  return n, np.exp(lc) / n, loss(ln)
+    return float(n), float(d), float(loss)
+  return n, d, loss
 
 
 def regressions(fit, budgets=None) -> dict:
