@@ -1,25 +1,7 @@
 """IsoFLOP grid: budgets x sizes (x study axes) -> cells with tokens, steps and FLOPs.
 
-A study file has `get_config(arg)` (the full base run config) and `get_grid(arg)` (a dict or
-ConfigDict with these fields):
-
-  budgets           FLOP budgets, e.g. (1e12, 3e12, 1e13); or budget_range = (lo, hi, num), log-spaced
-  sizes             {name: overrides} per model size, overrides nested ({"model": {"width": 64}})
-                    or dotted ({"model.width": 64}) - (width at fixed depth, or
-                    any shape rule written out), in order
-  batch_rule        optional callable(params) -> data.batch_size     (per-size batch rule)
-  lr_rule           optional callable(params) -> train.lr            (per-size learning-rate rule)
-  axes              optional {axis: {value: overrides}} crossed with the grid
-                    (a mixture axis, an architecture axis, ...); each becomes a run tag
-  flops             key of mmscale.flops.flops_per_token: "6N" (C = 6ND) or an exact variant;
-                    late fusion adds its encoders as the records do, C = 6(N_v*D_v + N*D)
-  params_key        which parameter count batch_rule and lr_rule receive ("params")
-  min_steps         cells with fewer training steps are dropped with a note
-  tokens_per_param  (lo, hi): cells outside the range are dropped with a note (tokens per
-                    active parameter: an MoE's idle experts do not see the tokens)
-  cooldown          True: one constant-LR trunk per size + a cool-down branch per budget
-  flops_per_second  throughput used for the estimated time in --dry-run
-  name              readable prefix of the run names (default: the config's run.name)
+The grid is the sweep stage's frozen, validated config (mmscale/sweep/grid_config.py: its fields
+and their checks); this module expands it against a study's base run config.
 
 Budgets are exact FLOPs; the tokens of a cell are C / flops_per_token rounded up to whole steps,
 so the realised C is reported next to the nominal budget. A cell's flops_per_token is per batch
@@ -37,37 +19,6 @@ import ml_collections
 import numpy as np
 
 from mmscale.errors import UserError
-
-
-@dataclasses.dataclass
-class Grid:
-  name: str = "study"
-  budgets: tuple = ()
-  budget_range: tuple = ()
-  sizes: dict = dataclasses.field(default_factory=dict)
-  batch_rule: Callable | None = None
-  lr_rule: Callable | None = None
-  axes: dict = dataclasses.field(default_factory=dict)
-  flops: str = "6N"
-  params_key: str = "params"
-  min_steps: int = 1
-  tokens_per_param: tuple = ()
-  cooldown: bool = False
-  flops_per_second: float = 1e10
-
-
-def make_grid(user, where: str = "grid") -> Grid:
-  """A Grid from a study's dict/ConfigDict; unknown fields are one-line errors."""
-  items = user.items() if hasattr(user, "items") else ()
-  fields = {f.name for f in dataclasses.fields(Grid)}
-  g = Grid()
-  for key, value in items:
-    if key not in fields:
-      raise UserError(f"{where}: grid has no field {key!r} (allowed: {', '.join(sorted(fields))})")
-    if isinstance(value, ml_collections.ConfigDict):
-      value = value.to_dict()
-    setattr(g, key, value)
-  return g
 
 
 def flatten(overrides, prefix: str = "") -> dict:
@@ -105,20 +56,12 @@ class Cell:
 
 
 def budgets(g) -> list[float]:
-  if g.budgets and g.budget_range:
-    raise UserError("grid: give either budgets or budget_range, not both")
+  """The FLOP budgets of a (checked) Grid: its budgets, or budget_range log-spaced."""
   if g.budget_range:
-    if len(g.budget_range) != 3:
-      raise UserError(f"grid.budget_range={tuple(g.budget_range)!r}: must be (lo, hi, num)")
     lo, hi, num = g.budget_range
-    if not (0 < lo <= hi) or int(num) < 1:
-      raise UserError(f"grid.budget_range={tuple(g.budget_range)!r}: need 0 < lo <= hi, num >= 1")
     # 6 significant digits: geomspace's float noise (4.0000000000001e10) would leak into tags.
     return [float(f"{b:.6g}") for b in np.geomspace(lo, hi, int(num))]
-  out = [float(b) for b in g.budgets]
-  if any(not math.isfinite(b) or b <= 0 for b in out):
-    raise UserError(f"grid.budgets={tuple(g.budgets)!r}: must be positive FLOP counts")
-  return out
+  return [float(b) for b in g.budgets]
 
 
 def apply(config, overrides: dict):
@@ -165,15 +108,8 @@ def expand(config, g, stats_fn: Callable, profile_fn: Callable | None = None
   profile_fn(config) -> {"tokens": non-pad share, "media": media share} of the run's positions
   (late fusion only; default mmscale.sweep.token_profile.measure).
   """
-  if not g.sizes:
-    raise UserError("grid.sizes is empty: a study needs at least one model size")
-  bs = budgets(g)
-  if not bs:
-    raise UserError("grid has no budgets: set grid.budgets or grid.budget_range")
+  bs = budgets(g)  # g: a Grid from grid_config.make_grid, so sizes, budgets and axes are checked.
   axes = {name: dict(values) for name, values in g.axes.items()}
-  for name, values in axes.items():
-    if not values:
-      raise UserError(f"grid.axes.{name} is empty")
   combos = [dict(zip(axes, vals)) for vals in itertools.product(*[list(v) for v in axes.values()])]
   cells, notes = [], []
   for combo in combos:

@@ -1,7 +1,8 @@
 """A study file -> its base config, its grid and the RunSpecs of its runs.
 
 `experiments/STUDY.py[:arg]` defines get_config(arg) (a full run config from base_config()) and
-get_grid(arg) (see mmscale/sweep/grid.py); a study may instead put the grid in `config.sweep`.
+get_grid(arg) (see mmscale/sweep/grid_config.py); a study may instead put the grid in `config.sweep`.
+The sweep stage then works from the frozen Grid and the base config without its `sweep` entry.
 """
 
 import dataclasses
@@ -15,7 +16,7 @@ import ml_collections
 from mmscale import config_file
 from mmscale.errors import UserError
 from mmscale.sweep import grid as grid_lib
-from mmscale.sweep import grid_check
+from mmscale.sweep import grid_config
 from mmscale.sweep import registry
 
 
@@ -49,7 +50,7 @@ def split_arg(config_flag: str) -> tuple[str, str]:
 
 
 def load_grid(path: str, arg: str, config):
-  """The study's grid over grid_defaults(), and the config without a `sweep` entry."""
+  """The study's frozen, checked Grid, and the config without a `sweep` entry."""
   module = load_module(path)
   if hasattr(module, "get_grid"):
     try:
@@ -65,14 +66,11 @@ def load_grid(path: str, arg: str, config):
     raise UserError(f"--config={path}: a study file needs get_grid(arg) (or config.sweep)")
   if "sweep" in config:
     config = _without(config, "sweep")
-  g = grid_lib.make_grid(user, path)
-  if "name" not in user:  # Runs are named after the study's run.name, not a generic "study".
-    g.name = str(config.run.name)
-  grid_check.check(g, f"--config={path}")
-  for rule in ("lr_rule", "batch_rule"):
-    if getattr(g, rule) is not None:
-      setattr(g, rule, _users(getattr(g, rule), f"grid.{rule}", path))
-  return g, config
+  # Runs are named after the study's run.name, not a generic "study".
+  g = grid_config.make_grid(user, path, name=str(config.run.name))
+  rules = {rule: _users(getattr(g, rule), f"grid.{rule}", path)
+           for rule in ("lr_rule", "batch_rule") if getattr(g, rule) is not None}
+  return dataclasses.replace(g, **rules), config
 
 
 def _users(fn, what: str, path: str):

@@ -8,6 +8,7 @@ import pytest
 
 from mmscale.errors import UserError
 from mmscale.sweep import grid as grid_lib
+from mmscale.sweep import grid_config
 
 
 def _config():
@@ -27,7 +28,7 @@ def _stats(config):
 def _grid(**kw):
   g = {"budgets": (1e7, 1e8), "sizes": {"a": {"model.width": 8}, "b": {"model": {"width": 16}}}}
   g.update(kw)
-  return grid_lib.make_grid(g)
+  return grid_config.make_grid(g)
 
 
 def test_tokens_follow_budget_through_formula():
@@ -92,7 +93,7 @@ def test_bad_grids_are_one_line_errors(kw, match):
 
 def test_unknown_grid_field():
   with pytest.raises(UserError, match="no field 'budget'"):
-    grid_lib.make_grid({"budget": (1,)})
+    grid_config.make_grid({"budget": (1,)})
 
 
 def test_apply_does_not_touch_base():

@@ -54,12 +54,13 @@ def test_every_run_within_one_percent_of_its_budget(kind):
 
 def test_moe_tokens_per_param_bounds_use_active_params():
   from mmscale.sweep import grid as grid_lib
+  from mmscale.sweep import grid_config
   module = study_lib.load_module(STUDY)
   config = module.get_config("ffn=moe")
   params = flops.param_counts(config)
   assert params["active_params"] < params["params"] / 3
   tpp = 1.5e11 / 6 / params["active_params"] ** 2  # About the cell's tokens per active param.
-  g = grid_lib.make_grid({"budgets": (1.5e11,), "sizes": {"t1": {}},
+  g = grid_config.make_grid({"budgets": (1.5e11,), "sizes": {"t1": {}},
                           "tokens_per_param": (tpp / 1.5, tpp * 1.5)})
   cells, notes = grid_lib.expand(config, g, study_lib.default_stats)
   assert len(cells) == 1 and not notes  # Total params would put it at a third of this: dropped.
