@@ -10,10 +10,14 @@ section, frozen, plus what it needs from another section as explicit, named inpu
   mesh       config.mesh + the global batch size + the MoE expert count (parallel.make_mesh)
   data       config.data + the seed, the process index and count (data.pipeline.train_iterator)
              and, for evaluation, train.eval_batches (data.pipeline.eval_batches)
-  optimizer  config.train + the param-group labels and model.encoder.lr_factor (late fusion;
-             param_labels() below; train.optimizer.make_optimizer)
+  optimizer  config.train + the param-group labels and model.encoder.lr_factor (a fusion with
+             encoder towers; param_labels() below; train.optimizer.make_optimizer)
   metrics    config.run + the workdir, the run id and the resolved config as a dict for W&B
              (train.metrics.MetricWriter)
+  sweep      not part of any run's config: the study's grid (get_grid, or config.sweep, which
+             the sweep removes from the base config) as one frozen, checked Grid
+             (mmscale/sweep/grid_config.py, which says why it is a dataclass); the planner gets
+             it with the base config, a worker the resolved configs of its runs
 
 Why ml_collections.FrozenConfigDict for the sections rather than frozen dataclasses: a section
 keeps the field names, nesting and `.get` of the config users write and of the keys errors name
