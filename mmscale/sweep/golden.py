@@ -8,6 +8,12 @@ configs). Each experiments/*.py is dumped with its default argument and the VARI
 Runs are resolved without validation (mmscale.config.derive): validation checks that prepared
 data is on disk, and the dumps describe the studies, not this machine. The repository's path is
 written as `<repo>`.
+
+A late-fusion study on prepared corpora (the demo) plans from its data: the grid measures the media
+share of each run's batches (mmscale/sweep/token_profile.py). `--data_dir=DIR` (or dump(...,
+data_dir=DIR)) reads that data from DIR instead of the study's data.data_dir; the dump still shows
+the study's own data_dir (run ids ignore where the data lives), so it is the same text wherever
+the data was prepared. tests/golden/conftest.py prepares it once per test session.
 """
 
 import difflib
@@ -69,29 +75,43 @@ class NeedsData(Exception):
   """A study's run list depends on prepared data that is not on this machine."""
 
 
-def dump(study: str, arg: str) -> str:
-  """The golden text of one study file and argument."""
+def config_of(study: str, arg: str):
+  """The study's get_config(arg)."""
+  from mmscale.sweep import study as study_lib
+  module = study_lib.load_module(os.path.join(REPO, study))
+  return module, (module.get_config(arg) if arg else module.get_config())
+
+
+def corpora(study: str, arg: str) -> list[str]:
+  """The prepared corpora the study's streams read (what `mmscale data prepare --corpora` needs)."""
+  _, config = config_of(study, arg)
+  return sorted({str(s.name) for s in config.data.streams.values() if s.source == "corpus"})
+
+
+def dump(study: str, arg: str, data_dir: str | None = None) -> str:
+  """The golden text of one study file and argument; data_dir: where its prepared data is, if not
+  at the study's data.data_dir (the text names the study's own)."""
   import dataclasses
   from mmscale import config as config_lib
-  from mmscale.errors import ConfigError
   from mmscale.sweep import study as study_lib
+  from mmscale.sweep import token_profile
 
   path = os.path.join(REPO, study)
-  module = study_lib.load_module(path)
-  config = module.get_config(arg) if arg else module.get_config()
+  module, config = config_of(study, arg)
+  own_dir = str(config.data.data_dir)
+  if data_dir is not None:
+    config.data.data_dir = str(data_dir)
   head = [f"# {study}{':' + arg if arg else ''}  (python -m mmscale.sweep.golden --update)"]
   if not hasattr(module, "get_grid") and "sweep" not in config:
     resolved = config_lib.derive(config)
+    config.data.data_dir = own_dir
     return "\n".join(head + ["", "## config"] + _flat(config.to_dict())
                      + ["", "## run", config_lib.run_id(resolved)]) + "\n"
   try:
     built = study_lib.build(path, arg, config, resolve_fn=config_lib.derive)
-  except ConfigError as e:
-    # Late fusion on prepared corpora: the grid measures the media share on the run's own batches
-    # (mmscale/sweep/token_profile.py), so its dump exists only where the data has been prepared.
-    if "no ArrayRecord shards" in str(e):
-      raise NeedsData(f"{study}{':' + arg if arg else ''}: {e}") from None
-    raise
+  except token_profile.NeedsData as e:  # The plan measures the data, which is not prepared here.
+    raise NeedsData(f"{study}{':' + arg if arg else ''}: {e}") from None
+  built.config.data.data_dir = own_dir
   grid = {f.name: getattr(built.grid, f.name) for f in dataclasses.fields(built.grid)}
   notes = [f"note: {n}" for n in built.notes]
   return "\n".join(head + ["", "## config"] + _flat(built.config.to_dict())
@@ -99,14 +119,14 @@ def dump(study: str, arg: str) -> str:
                    + ["", f"## runs ({len(built.specs)})"] + _runs(built.specs) + notes) + "\n"
 
 
-def drift() -> list[str]:
+def drift(data_dir: str | None = None) -> list[str]:
   """Unified diffs of every dump that differs from its golden file (or has none)."""
   out = []
   for study, arg in studies():
     path = golden_path(study, arg)
     old = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
     try:
-      new = dump(study, arg)
+      new = dump(study, arg, data_dir)
     except NeedsData as e:
       print(f"skipped {e}")
       continue
@@ -121,7 +141,7 @@ def drift_of(path: str, old: str, new: str) -> str:
                                       f"{rel} (golden)", f"{rel} (now)"))
 
 
-def update() -> list[str]:
+def update(data_dir: str | None = None) -> list[str]:
   """Rewrites every dump and removes dumps of studies that are gone; returns the paths written."""
   os.makedirs(GOLDEN_DIR, exist_ok=True)
   keep = set()
@@ -129,7 +149,7 @@ def update() -> list[str]:
     path = golden_path(study, arg)
     keep.add(path)
     try:
-      text = dump(study, arg)
+      text = dump(study, arg, data_dir)
     except NeedsData as e:  # Keep its last dump.
       print(f"kept {os.path.relpath(path, REPO)} as it was: {e}")
       continue
@@ -141,14 +161,24 @@ def update() -> list[str]:
   return sorted(keep)
 
 
+USAGE = "usage: python -m mmscale.sweep.golden [--update] [--data_dir=DIR]"
+
+
 def main(argv: list[str]) -> int:
-  if argv[1:] not in ([], ["--update"]):
-    print("usage: python -m mmscale.sweep.golden [--update]", file=sys.stderr)
+  args = argv[1:]
+  dirs = [a.partition("=")[2] for a in args if a.startswith("--data_dir=")]
+  if any(a not in ("--update",) and not a.startswith("--data_dir=") for a in args) or len(dirs) > 1:
+    print(USAGE, file=sys.stderr)
     return 2
-  if argv[1:] == ["--update"]:
-    print(f"wrote {len(update())} golden dumps to {os.path.relpath(GOLDEN_DIR, REPO)}/")
+  data_dir = os.path.abspath(dirs[0]) if dirs else None
+  if data_dir is not None and not os.path.isfile(os.path.join(data_dir, "manifest.json")):
+    print(f"--data_dir={dirs[0]}: no prepared data there (no manifest.json); "
+          f"mmscale data prepare --out {dirs[0]} prepares it", file=sys.stderr)
+    return 2
+  if "--update" in args:
+    print(f"wrote {len(update(data_dir))} golden dumps to {os.path.relpath(GOLDEN_DIR, REPO)}/")
     return 0
-  diffs = drift()
+  diffs = drift(data_dir)
   for d in diffs:
     print(d)
   print(f"{len(diffs)} of {len(studies())} golden dumps drifted" + (

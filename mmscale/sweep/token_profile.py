@@ -14,9 +14,14 @@ import ml_collections
 import numpy as np
 
 from mmscale.data.modalities import MODALITY_ID
+from mmscale.errors import ConfigError, UserError
 
 MIN_POSITIONS = 200_000  # Enough for the media share to be within ~0.5 % of the run's.
 MAX_BATCHES = 256
+
+
+class NeedsData(UserError):
+  """The plan of a study with an encoder fusion reads its prepared data, and it is not there."""
 
 
 def measure(config) -> dict:
@@ -24,7 +29,12 @@ def measure(config) -> dict:
   modalities} over the first batches of the run's training data."""
   key = json.dumps({"seed": config.seed, "data": config.data.to_dict(),
                     "media": list(config.model.modalities)}, sort_keys=True, default=str)
-  return dict(_measure(key))
+  try:
+    return dict(_measure(key))
+  except ConfigError as e:  # Data not prepared: say why a plan (even --dry-run) needs it.
+    raise NeedsData(f"{e} (the plan reads the data: with model.fusion={config.model.fusion!r} a "
+                    "run's steps per budget count its encoders' FLOPs on the share of media "
+                    "positions in its own batches, C = 6(N_v*D_v + N*D))") from None
 
 
 @functools.lru_cache(maxsize=64)
