@@ -1,6 +1,9 @@
 """A fusion kind is one entry of mmscale/models/fusion.py FUSIONS: the model, its parameter and
 FLOPs counts and the optimizer's parameter groups all ask the entry, never the kind's name."""
 
+import ast
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -10,6 +13,8 @@ from mmscale import flops
 from mmscale.models import fusion, param_groups
 from mmscale.stages import build_model
 from tests.models.conftest import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture
@@ -58,3 +63,31 @@ def test_the_shipped_kinds_counts_by_hand():
   enc_block = 4 * 16 * 16 + 2 * 8 + 2 * 16 + 3 * 16 * 64
   assert late["vision_params"] == 12 * 16 + 2 * enc_block + 16 + 16 * 32
 
+
+
+def fusion_name_compares(source: str) -> list[int]:
+  """Lines comparing something with a fusion kind's name (`x == "late"`, `"early" != y`)."""
+  return [node.lineno for node in ast.walk(ast.parse(source))
+          if isinstance(node, ast.Compare) and any(
+              isinstance(x, ast.Constant) and isinstance(x.value, str) and x.value in fusion.FUSIONS
+              for x in [node.left, *node.comparators])]
+
+
+def test_the_check_finds_a_planted_name_comparison():
+  source = ('vision = 0 if dims.fusion == "early" else 1\n'
+            'groups = labels if "late" != config.model.fusion else None\n'
+            'doc = "late fusion counts encoders"\n')
+  assert fusion_name_compares(source) == [1, 2]
+
+
+def test_no_module_compares_fusion_names():
+  """Counting and grouping ask the registry: no `== "late"` / `== "early"` outside fusion.py."""
+  found = []
+  for top in ("mmscale", "launch"):
+    for dirpath, _, files in os.walk(os.path.join(REPO, top)):
+      for name in files:
+        if name.endswith(".py") and name != "fusion.py":
+          path = os.path.join(dirpath, name)
+          with open(path, encoding="utf-8") as f:
+            found += [f"{os.path.relpath(path, REPO)}:{line}" for line in fusion_name_compares(f.read())]
+  assert not found, "ask mmscale.models.fusion's registry instead: " + ", ".join(found)
