@@ -258,5 +258,4 @@ def validate_section(d) -> None:
   if sum(weights.values()) <= 0 and not mixture:
     raise ConfigError("data.streams", {n: w for n, w in sorted(weights.items())},
                       "weights must not all be zero")
-  if d.tokenizer != "byte":
-    tokenizers.data_tokenizer(d)  # Raises a ConfigError when the file is missing.
+  tokenizers.data_tokenizer(d)  # A ConfigError when its file is missing (the byte one has none).

@@ -50,11 +50,25 @@ def test_a_new_kind_is_one_registry_entry(monkeypatch):
   data_config.validate(c)  # An allowed name: the registry's keys are the allowed values.
 
 
+def tokenizer_name_compares(source: str) -> list[int]:
+  return [node.lineno for node in ast.walk(ast.parse(source))
+          if isinstance(node, ast.Compare) and any(
+              isinstance(x, ast.Constant) and isinstance(x.value, str) and x.value in tokenizers.TOKENIZERS
+              for x in [node.left, *node.comparators])]
+
+
+def test_the_check_finds_a_planted_name_comparison():
+  source = 'if d.tokenizer == "byte":\n  n = 264\nelif "bpe" == d.tokenizer:\n  n = 1024\n'
+  assert tokenizer_name_compares(source) == [1, 3]
+
+
 def test_no_module_compares_tokenizer_names():
-  """mmscale/data/tokenizers.py decides by its registry, not by `tokenizer == "byte"`."""
-  path = os.path.join(REPO, "mmscale", "data", "tokenizers.py")
-  found = [node.lineno for node in ast.walk(ast.parse(open(path, encoding="utf-8").read()))
-           if isinstance(node, ast.Compare) and any(
-               isinstance(x, ast.Constant) and x.value in tokenizers.TOKENIZERS
-               for x in [node.left, *node.comparators])]
-  assert not found, f"mmscale/data/tokenizers.py compares tokenizer names at lines {found}"
+  """Modules decide by the TOKENIZERS registry, not by `tokenizer == "byte"`."""
+  found = []
+  for dirpath, _, files in os.walk(os.path.join(REPO, "mmscale")):
+    for name in files:
+      if name.endswith(".py"):
+        path = os.path.join(dirpath, name)
+        with open(path, encoding="utf-8") as f:
+          found += [f"{os.path.relpath(path, REPO)}:{n}" for n in tokenizer_name_compares(f.read())]
+  assert not found, "ask mmscale.data.tokenizers.TOKENIZERS instead: " + ", ".join(found)
