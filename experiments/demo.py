@@ -24,10 +24,12 @@ Data: the real corpora of `mmscale data prepare` mixed by tokens: Fashion-MNIST 
 Tux Paint stamps 15 %, the GIMP manual 25 %, the Brown corpus 15 %; 28-px images (Fashion-MNIST's
 own size) in 4x4 patches (49 per image), byte-level text.
 
-Grid: 4 log-spaced budgets (5e10 ... 4e11 FLOPs) x 5 widths (8 ... 48) at depth 2 x 3
-architectures = 60 cells; one constant-LR trunk per (size, architecture) and a cool-down branch per
-budget (Hägele et al. 2024): 75 runs, 7.1e12 FLOPs (37 % less than independent runs). N counts
-every parameter (embeddings included; active ones for MoE).
+Grid: 4 log-spaced budgets (5e10 ... 4e11 FLOPs) x 6 widths (8 ... 48) at depth 2 x 3
+architectures, in a band of 3 ... 700 training tokens per active parameter around the valleys
+(grid.tokens_per_param drops w48 at the two smallest budgets and w8 at the largest): 63 cells, 5-6
+sizes per budget; one constant-LR trunk per (size, architecture) and a cool-down branch per budget
+(Hägele et al. 2024): 81 runs, 7.7e12 FLOPs (35 % less than independent runs). N counts every
+parameter (embeddings included; active ones for MoE).
 
 Pilots (losses are deterministic, so these hold on any machine):
   - image share, `mmscale data stats --config=experiments/demo.py --sequences 1000`: the previous
@@ -58,6 +60,14 @@ Pilots (losses are deterministic, so these hold on any machine):
     widths 8 ... 32 first planned; so the widths are 8/16/24/32/48 (7k ... 86k dense parameters),
     which also drops w12's 2,300-step trunks (30.8k trained steps instead of 39.8k). The headline
     prints, per architecture, at how many budgets the minimum is at an interior size.
+  - w12 and the band: that grid (w8/16/24/32/48, every cell) bracketed early_moe's text minimum at
+    only 2 of 4 budgets: at 5e10 and 1e11 w8 and w16 were within 0.013 nats and pooling put the
+    minimum at w8 (early_moe text loss w8/w16: 2.203/2.190 and 2.034/2.026 averaged over sources).
+    A valley that flat between w8 and w16 has its bottom between them, so w12 went in; it costs
+    2,300-2,500 trunk steps per architecture, paid for by the band: w8's trunk to 4e11 (1,270
+    tokens/param, the sweep's most expensive and least informative cell) and w48's cells below 2e11
+    (1-2 tokens/param) are dropped, 32.8k trained steps instead of 30.7k. With w12 every
+    architecture's minimum is interior at 4/4 budgets (`mmscale demo` on the grid, 2026-11-30).
 """
 
 import os
@@ -65,7 +75,8 @@ import os
 from mmscale.config import base_config
 from mmscale.data.config import corpora_streams
 
-WIDTHS = {"w8": 8, "w16": 16, "w24": 24, "w32": 32, "w48": 48}
+WIDTHS = {"w8": 8, "w12": 12, "w16": 16, "w24": 24, "w32": 32, "w48": 48}
+TOKENS_PER_PARAM = (3, 700)  # Per active parameter (see "sizes" in the docstring).
 QUICK_WIDTHS = {"w8": 8, "w12": 12, "w16": 16}
 ARCHS = {
     "early_dense": {},
@@ -162,5 +173,8 @@ def get_grid(arg: str = ""):
       "flops": "6N",
       "min_steps": 20,
       "cooldown": not quick,
+      # The IsoFLOP band: sizes far off the optimum at a budget are dropped (a w8 trunk to 4e11 would
+      # be a quarter of the sweep's CPU for a point 1,270 tokens/param from the valley).
+      **({} if quick else {"tokens_per_param": TOKENS_PER_PARAM}),
       "flops_per_second": 5e9,
   }
