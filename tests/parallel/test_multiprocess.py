@@ -33,7 +33,9 @@ def test_two_processes_match_single_device(tmp_path):
   port = _free_port()
   procs = []
   for pid in range(2):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT),
+    # The workers compile as this process does (tests/conftest.py): most XLA optimizations off,
+    # (their compiles are most of their CPU time), the setting the single-device reference uses.
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), JAX_DISABLE_MOST_OPTIMIZATIONS="1",
                XLA_FLAGS="--xla_force_host_platform_device_count=4",
                MMSCALE_COORDINATOR=f"127.0.0.1:{port}", MMSCALE_NUM_PROCESSES="2",
                MMSCALE_PROCESS_ID=str(pid))
