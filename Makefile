@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
-	$(BIN)/python -m mmscale.allocator run $(BIN)/python -m pytest -q
+test: $(STAMP)  # --durations: CI logs name the slowest tests.
+	$(BIN)/python -m mmscale.allocator run $(BIN)/python -m pytest -q --durations=25
 
 test-fast: $(STAMP)
 	$(BIN)/python -m mmscale.allocator run $(BIN)/python -m pytest -q -m 'not slow'
