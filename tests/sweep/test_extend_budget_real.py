@@ -3,6 +3,7 @@ where a trunk trained to the larger budget from scratch ends (CPU training is bi
 
 import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -31,9 +32,12 @@ def _records(root, run_id):
     return [json.loads(line) for line in f]
 
 
-def test_extended_trunk_matches_a_trunk_trained_to_the_larger_budget(tmp_path):
+def test_extended_trunk_matches_a_trunk_trained_to_the_larger_budget(tmp_path, real_sweep):
   grown, fresh = str(tmp_path / "grown"), str(tmp_path / "fresh")
-  _sweep(grown)
+  # The study without "bigger" is real_study.py (same runs, same ids): a copy of the session's
+  # finished sweep of it (tests/sweep/conftest.py), which this sweep finds done.
+  shutil.copytree(real_sweep, grown)
+  assert "3 runs: 3 done" in _sweep(grown).stdout
   (trunk,) = [n for n in os.listdir(grown) if "_trunk-" in n]
   branches = sorted(n for n in os.listdir(grown) if "_C" in n)
   kept = {b: os.path.getmtime(os.path.join(grown, b, "summary.json")) for b in branches}

@@ -57,12 +57,10 @@ def _wait_step(root, step, p, timeout=300):
     time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-  root = str(tmp_path_factory.mktemp("ref"))
-  r = subprocess.run(_cmd(root), cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
-  assert r.returncode == 0, r.stderr[-3000:]
-  return root
+@pytest.fixture
+def reference(real_sweep):
+  """The uninterrupted sweep of the study (_cmd's, trained once per session: tests/sweep/conftest.py)."""
+  return real_sweep
 
 
 def test_rerun_does_nothing(reference):
