@@ -33,8 +33,8 @@ def test_two_processes_match_single_device(tmp_path):
   port = _free_port()
   procs = []
   for pid in range(2):
-    # The workers compile as this process does (tests/conftest.py): most XLA optimizations off,
-    # (their compiles are most of their CPU time), the setting the single-device reference uses.
+    # The workers compile as this process, which computes the reference, does (tests/conftest.py):
+    # with most XLA optimizations off, since compiling is most of their CPU time.
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), JAX_DISABLE_MOST_OPTIMIZATIONS="1",
                XLA_FLAGS="--xla_force_host_platform_device_count=4",
                MMSCALE_COORDINATOR=f"127.0.0.1:{port}", MMSCALE_NUM_PROCESSES="2",
