@@ -1,5 +1,5 @@
 """Makes the sweep tests' helper modules (fake study/trainer, SLURM cluster) importable under
-pytest's importlib import mode, and shares the one finished sweep of real_study.py."""
+pytest's importlib import mode, and shares the finished sweeps several test files start from."""
 
 import os
 import subprocess
@@ -23,3 +23,15 @@ def real_sweep(tmp_path_factory):
                      cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
   assert r.returncode == 0, r.stderr[-3000:]
   return root
+
+
+@pytest.fixture(scope="session")
+def fake_cooldown_sweep(tmp_path_factory):
+  """(root, completed `mmscale sweep`) of fake_study.py:cooldown with 2 workers and the fake
+  trainer, uninterrupted: the reference of test_sweep.py and the starting point of
+  test_extend_budget.py, which grows a copy of it."""
+  from sweep_helpers import run, sweep_cmd  # pylint: disable=g-import-not-at-top
+  root = str(tmp_path_factory.mktemp("fake_cooldown"))
+  r = run(sweep_cmd(root, "cooldown", 2))
+  assert r.returncode == 0, r.stderr[-2000:]
+  return root, r

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -22,9 +23,13 @@ def _resumes(root):
 
 
 @pytest.mark.slow
-def test_a_larger_budget_runs_only_the_new_compute(tmp_path):
+def test_a_larger_budget_runs_only_the_new_compute(tmp_path, fake_cooldown_sweep):
   root = str(tmp_path / "root")
+  # The study without "bigger" is fake_study.py:cooldown (same runs, same ids): a copy of the
+  # session's finished sweep of it (conftest.py), which this sweep finds done.
+  shutil.copytree(fake_cooldown_sweep[0], root)
   r = run(_sweep(root))
+  assert "8 runs: 8 done" in r.stdout
   assert r.returncode == 0, r.stderr
   before = sorted(starts(root))
   assert len(before) == 8  # 2 trunks + 6 branches.

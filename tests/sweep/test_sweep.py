@@ -23,13 +23,10 @@ def _records(root):
   return out
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-  """An uninterrupted sweep of the cool-down study with 2 workers."""
-  root = str(tmp_path_factory.mktemp("ref"))
-  r = run(sweep_cmd(root, "cooldown", 2))
-  assert r.returncode == 0, r.stderr[-2000:]
-  return root, r
+@pytest.fixture
+def reference(fake_cooldown_sweep):
+  """An uninterrupted sweep of the cool-down study with 2 workers (once per session: conftest.py)."""
+  return fake_cooldown_sweep
 
 
 def test_every_run_once_and_rerun_does_nothing(reference, tmp_path):
