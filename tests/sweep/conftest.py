@@ -28,8 +28,8 @@ def real_sweep(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fake_cooldown_sweep(tmp_path_factory):
   """(root, completed `mmscale sweep`) of fake_study.py:cooldown with 2 workers and the fake
-  trainer, uninterrupted: the reference of test_sweep.py and the starting point of
-  test_extend_budget.py, which grows a copy of it."""
+  trainer, uninterrupted: the reference of test_sweep.py, and the starting point of
+  test_extend_budget.py and test_run_ids.py, which change copies of it."""
   from sweep_helpers import run, sweep_cmd  # pylint: disable=g-import-not-at-top
   root = str(tmp_path_factory.mktemp("fake_cooldown"))
   r = run(sweep_cmd(root, "cooldown", 2))
