@@ -202,6 +202,7 @@ CASES = [
     ("demo --bootstrap=-1 --out={w}/demo", "--bootstrap=-1: -1 is not a non-negative integer"),
     ("demo --study={w}/nope.py --out={w}/demo", "--study={w}/nope.py: no such study file"),
     ("demo --out={w}/a_file", "--out={w}/a_file: is a file; give a folder"),
+    ("demo --reference={w}/nope.json --out={w}/demo", "--reference={w}/nope.json: no such headline file"),
     ("trian", "unknown command 'trian' (did you mean 'train'? commands: train, sweep, "),
 ]
 
