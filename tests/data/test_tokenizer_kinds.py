@@ -1,7 +1,6 @@
 """A tokenizer kind is one entry of mmscale/data/tokenizers.py TOKENIZERS: it says how to load the
 tokenizer and the vocabulary a model needs without reading prepared data."""
 
-import ast
 import os
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from mmscale import config as config_lib
 from mmscale.data import bpe, tokenizers
 from mmscale.data import config as data_config
+from helpers import name_compares, name_compares_in  # pylint: disable=g-import-not-at-top  (tests/helpers.py)
 from tests.data.conftest import make_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -51,10 +51,7 @@ def test_a_new_kind_is_one_registry_entry(monkeypatch):
 
 
 def tokenizer_name_compares(source: str) -> list[int]:
-  return [node.lineno for node in ast.walk(ast.parse(source))
-          if isinstance(node, ast.Compare) and any(
-              isinstance(x, ast.Constant) and isinstance(x.value, str) and x.value in tokenizers.TOKENIZERS
-              for x in [node.left, *node.comparators])]
+  return name_compares(source, tokenizers.TOKENIZERS)
 
 
 def test_the_check_finds_a_planted_name_comparison():
@@ -64,11 +61,5 @@ def test_the_check_finds_a_planted_name_comparison():
 
 def test_no_module_compares_tokenizer_names():
   """Modules decide by the TOKENIZERS registry, not by `tokenizer == "byte"`."""
-  found = []
-  for dirpath, _, files in os.walk(os.path.join(REPO, "mmscale")):
-    for name in files:
-      if name.endswith(".py"):
-        path = os.path.join(dirpath, name)
-        with open(path, encoding="utf-8") as f:
-          found += [f"{os.path.relpath(path, REPO)}:{n}" for n in tokenizer_name_compares(f.read())]
+  found = name_compares_in(REPO, ("mmscale",), tokenizers.TOKENIZERS)
   assert not found, "ask mmscale.data.tokenizers.TOKENIZERS instead: " + ", ".join(found)

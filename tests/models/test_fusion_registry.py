@@ -1,7 +1,6 @@
 """A fusion kind is one entry of mmscale/models/fusion.py FUSIONS: the model, its parameter and
 FLOPs counts and the optimizer's parameter groups all ask the entry, never the kind's name."""
 
-import ast
 import os
 
 import jax
@@ -12,6 +11,7 @@ from flax import nnx
 from mmscale import flops
 from mmscale.models import fusion, param_groups
 from mmscale.stages import build_model
+from helpers import name_compares, name_compares_in  # pylint: disable=g-import-not-at-top  (tests/helpers.py)
 from tests.models.conftest import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -67,10 +67,7 @@ def test_the_shipped_kinds_counts_by_hand():
 
 def fusion_name_compares(source: str) -> list[int]:
   """Lines comparing something with a fusion kind's name (`x == "late"`, `"early" != y`)."""
-  return [node.lineno for node in ast.walk(ast.parse(source))
-          if isinstance(node, ast.Compare) and any(
-              isinstance(x, ast.Constant) and isinstance(x.value, str) and x.value in fusion.FUSIONS
-              for x in [node.left, *node.comparators])]
+  return name_compares(source, fusion.FUSIONS)
 
 
 def test_the_check_finds_a_planted_name_comparison():
@@ -82,12 +79,5 @@ def test_the_check_finds_a_planted_name_comparison():
 
 def test_no_module_compares_fusion_names():
   """Counting and grouping ask the registry: no `== "late"` / `== "early"` outside fusion.py."""
-  found = []
-  for top in ("mmscale", "launch"):
-    for dirpath, _, files in os.walk(os.path.join(REPO, top)):
-      for name in files:
-        if name.endswith(".py") and name != "fusion.py":
-          path = os.path.join(dirpath, name)
-          with open(path, encoding="utf-8") as f:
-            found += [f"{os.path.relpath(path, REPO)}:{line}" for line in fusion_name_compares(f.read())]
+  found = name_compares_in(REPO, ("mmscale", "launch"), fusion.FUSIONS, skip=("fusion.py",))
   assert not found, "ask mmscale.models.fusion's registry instead: " + ", ".join(found)
